@@ -1,0 +1,5 @@
+"""Allow ``python -m xiot``."""
+
+from xiot.cli import main
+
+main()

@@ -1,0 +1,257 @@
+"""The ``xiot`` root command: global options, lazy command groups, and the error boundary.
+
+Start-up time is part of the interface (``xiot --help`` and every tab completion run this
+module), so command groups are imported only when they are invoked, the help listing comes
+from the table below, and nothing here imports slixmpp, dnspython, rich or prompt_toolkit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from xiot import __version__
+from xiot.config import GlobalOptions
+
+#: name -> (module, one-line help).  The help text is shown without importing the module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ping": ("xiot.commands.ping", "Ping the server or a JID (XEP-0199) and show round trips."),
+    "disco": ("xiot.commands.disco", "Show a JID's identities, features and items (XEP-0030)."),
+    "lab": ("xiot.commands.lab", "Run a real Prosody on loopback to try xiot against."),
+    "config": ("xiot.commands.config", "Show resolved settings and the configured profiles."),
+}
+
+EPILOG = """\b
+Examples:
+  xiot lab up                        start a private Prosody and a 'lab' profile
+  xiot --profile lab ping -c 3       three XEP-0199 pings to the lab server
+  xiot --profile lab disco           what the server says it supports
+  xiot --profile lab disco pubsub.xiot.test --items | jq .
+
+\b
+Exit codes: 0 ok, 1 some checks or targets failed, 2 usage error, 3 configuration,
+4 connection/TLS, 5 authentication, 6 timeout, 7 remote error, 130 interrupted.
+Output: a table on a terminal, NDJSON when piped; -o table|json|ndjson|csv overrides."""
+
+
+class LazyGroup(TyperGroup):
+    """A group whose subcommands are imported only when one of them is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(super().list_commands(ctx)))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module = importlib.import_module(COMMANDS[cmd_name][0])
+        command = typer.main.get_command(module.app)
+        command.name = cmd_name
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        items = [
+            CompletionItem(name, help=help_text)
+            for name, (_, help_text) in sorted(COMMANDS.items())
+            if name.startswith(incomplete)
+        ]
+        if incomplete.startswith("-") or not items:
+            items += [
+                item for param in self.get_params(ctx) for item in _option_items(param, incomplete)
+            ]
+        return items
+
+
+def _option_items(param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    if not isinstance(param, click.Option) or param.hidden:
+        return []
+    return [CompletionItem(o, help=param.help) for o in param.opts if o.startswith(incomplete)]
+
+
+app = typer.Typer(
+    cls=LazyGroup,
+    name="xiot",
+    help="xiot: the command-line toolkit for XMPP-based IoT networks.",
+    epilog=EPILOG,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+class TlsChoice(str, Enum):
+    auto = "auto"
+    starttls = "starttls"
+    direct = "direct"
+
+
+class OutputChoice(str, Enum):
+    table = "table"
+    json = "json"
+    ndjson = "ndjson"
+    csv = "csv"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"xiot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    profile: str | None = typer.Option(
+        None, "--profile", help="Profile from the config file [env: XIOT_PROFILE]."),
+    config: Path | None = typer.Option(
+        None, "--config", help="Config file instead of ~/.config/xiot/config.yaml "
+        "[env: XIOT_CONFIG].", dir_okay=False),
+    jid: str | None = typer.Option(None, "--jid", help="JID to log in as [env: XIOT_JID]."),
+    server: str | None = typer.Option(
+        None, "--server", help="host[:port] to connect to instead of SRV look-up "
+        "[env: XIOT_SERVER]."),
+    tls: TlsChoice | None = typer.Option(
+        None, "--tls", help="auto, starttls or direct [env: XIOT_TLS]."),
+    ca: Path | None = typer.Option(
+        None, "--ca", help="PEM file of CA certificates to trust [env: XIOT_CA].",
+        dir_okay=False),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Do not verify the TLS certificate (warns; never in "
+        "production)."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", help="Seconds any network wait may take [default: 10; env: "
+        "XIOT_TIMEOUT]."),
+    output: OutputChoice | None = typer.Option(
+        None, "-o", "--output", help="table, json, ndjson or csv [default: table on a "
+        "terminal, ndjson otherwise]."),
+    no_color: bool = typer.Option(False, "--no-color", help="No colour (NO_COLOR is honoured)."),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True,
+                                help="More detail on stderr (-vv for protocol debug)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """xiot: the command-line toolkit for XMPP-based IoT networks."""
+    ctx.obj = GlobalOptions(
+        profile=profile, config=config, jid=jid, server=server,
+        tls=tls.value if tls else None, ca=ca, insecure=True if insecure else None,
+        timeout=timeout, output=output.value if output else None,
+        no_color=no_color, verbose=verbose, debug=debug,
+    )
+    _configure_logging(verbose, debug)
+
+
+class _StderrFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.levelno >= logging.WARNING and not text.lower().startswith("warning"):
+            text = f"warning: {text}"
+        return f"xiot: {text}"
+
+
+def _configure_logging(verbose: int, debug: bool) -> None:
+    """Our messages on stderr; slixmpp's only when asked for, since it logs expected failures
+    (a refused certificate, a closed port) as errors that we already report as one line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_StderrFormatter())
+    xlog = logging.getLogger("xiot")
+    xlog.handlers[:] = [handler]
+    xlog.propagate = False
+    xlog.setLevel(logging.DEBUG if verbose >= 2 or debug else
+                  logging.INFO if verbose == 1 else logging.WARNING)
+    root_logger = logging.getLogger()
+    if verbose >= 2:
+        root_logger.handlers[:] = [logging.StreamHandler(sys.stderr)]
+        root_logger.setLevel(logging.DEBUG)
+    else:
+        logging.getLogger("slixmpp").setLevel(logging.CRITICAL + 1)
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: run the app and map every outcome to an exit code."""
+    code = run(argv)
+    sys.exit(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run ``xiot`` with ``argv`` and return the exit code instead of exiting."""
+    from xiot.errors import XiotError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="xiot", standalone_mode=False)
+    except XiotError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _say(exc.one_line())
+        return int(exc.exit_code)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        _say_raw(exc.ctx.get_help() if exc.ctx else "")
+        return 2
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "xiot"
+        _say(f"error: {exc.format_message()} (see '{where} --help')")
+        return 2
+    except click.ClickException as exc:
+        _say(f"error: {exc.format_message()}")
+        return exc.exit_code
+    except click.Abort:
+        _say("interrupted")
+        return 130
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
+    except Exception as exc:
+        if debug:
+            raise
+        _say(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
+             "traceback, and please report it)")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def _say(text: str) -> None:
+    prefix = "" if text.startswith("xiot:") else "xiot: "
+    sys.stderr.write(f"{prefix}{text}\n")
+    sys.stderr.flush()
+
+
+def _say_raw(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe (``xiot ... | head``), make the interpreter's final flush quiet."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""xiot command groups: thin typer front-ends over the library."""

@@ -1,0 +1,51 @@
+"""What every command shares: settings from the root options, running a coroutine, output."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
+
+import typer
+
+from xiot.config import GlobalOptions, Settings, resolve
+from xiot.output import Sink, choose_format, open_sink
+
+T = TypeVar("T")
+
+
+def options(ctx: typer.Context) -> GlobalOptions:
+    """The root options, wherever in the command tree ``ctx`` is."""
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, GlobalOptions) else GlobalOptions()
+
+
+def settings(ctx: typer.Context) -> Settings:
+    """Resolved settings (flags > env > profile > defaults) for this run."""
+    return resolve(options(ctx))
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one coroutine to completion; Ctrl-C propagates as KeyboardInterrupt (exit 130)."""
+    return asyncio.run(coro)
+
+
+def sink(
+    ctx: typer.Context,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+    single: bool = False,
+    styles: Mapping[str, Mapping[str, str]] | None = None,
+) -> Sink:
+    """An output sink in the format the user asked for (or the TTY default)."""
+    opts = options(ctx)
+    fmt = choose_format(opts.output or _env_output())
+    return open_sink(fmt, columns=columns, title=title, no_color=opts.no_color,
+                     single=single, styles=styles)
+
+
+def _env_output() -> str | None:
+    import os
+
+    value = os.environ.get("XIOT_OUTPUT")
+    return value or None

@@ -1,0 +1,45 @@
+"""``xiot config``: what xiot will use, and where it came from."""
+
+from __future__ import annotations
+
+import typer
+
+from xiot.commands import common
+
+app = typer.Typer(help="Show resolved settings and the configured profiles.",
+                  no_args_is_help=True)
+
+
+@app.command("show", epilog="""\b
+Examples:
+  xiot config show
+  xiot --profile lab config show -o json | jq .server""")
+def show(ctx: typer.Context) -> None:
+    """Print the resolved settings (flags > XIOT_* env > profile > defaults), secret hidden."""
+    from xiot.output import key_value_records
+
+    cfg = common.settings(ctx)
+    record = cfg.to_record()
+    out = common.sink(ctx, columns=None, single=True)
+    from xiot.output import choose_format
+
+    if choose_format(common.options(ctx).output) == "table":
+        for row in key_value_records(record):
+            source = cfg.sources.get(row["key"], "")
+            out.emit(row | {"source": source})
+    else:
+        out.emit(record)
+    out.close()
+
+
+@app.command("profiles", epilog="""\b
+Profiles live in ~/.config/xiot/config.yaml and ~/.config/xiot/config.d/*.yaml
+(XDG_CONFIG_HOME is honoured; --config FILE reads one file instead).""")
+def profiles(ctx: typer.Context) -> None:
+    """List the configured profiles (no secrets)."""
+    from xiot.config import profile_names
+
+    out = common.sink(ctx, columns=("profile", "default", "jid", "server", "tls", "file"))
+    for row in profile_names(common.options(ctx)):
+        out.emit(row)
+    out.close()

@@ -1,0 +1,51 @@
+"""``xiot disco``: XEP-0030 identities, features and items."""
+
+from __future__ import annotations
+
+import typer
+
+from xiot.commands import common
+
+app = typer.Typer()
+
+
+@app.command(
+    epilog="""\b
+Examples:
+  xiot --profile lab disco                       the server's identities and features
+  xiot --profile lab disco --items               the server's items (components, ...)
+  xiot --profile lab disco pubsub.xiot.test --items -o json | jq '.[].node'
+  xiot --profile lab disco dev0001@xiot.test/sim --node urn:xmpp:iot:sensordata
+
+Rows have the keys kind (identity, feature, info, item), jid, node, category, type,
+name and var.  An error answer exits with status 7.""",
+)
+def disco(
+    ctx: typer.Context,
+    jid: str | None = typer.Argument(None, help="JID to query [default: your server]."),
+    node: str | None = typer.Option(None, "--node", help="Node to query."),
+    items: bool = typer.Option(False, "--items", help="List items (disco#items) instead of "
+                               "identities and features (disco#info)."),
+) -> None:
+    """Show what a JID is and supports (XEP-0030 disco#info) or its items (disco#items)."""
+    from xiot.xmpp.disco import COLUMNS
+    from xiot.xmpp.jid import parse_jid
+
+    target = str(parse_jid(jid)) if jid else None
+    cfg = common.settings(ctx)
+    records = common.run(_query(cfg, target, node, items))
+    out = common.sink(ctx, columns=COLUMNS)
+    for record in records:
+        out.emit(record)
+    out.close()
+
+
+async def _query(cfg, target, node, items):  # type: ignore[no-untyped-def]
+    from xiot.xmpp.disco import get_info, get_items
+    from xiot.xmpp.session import Session
+
+    async with Session(cfg) as session:
+        dest = target or session.jid.domain
+        if items:
+            return (await get_items(session.client, dest, node, cfg.timeout)).to_records()
+        return (await get_info(session.client, dest, node, cfg.timeout)).to_records()

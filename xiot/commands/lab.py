@@ -1,0 +1,116 @@
+"""``xiot lab``: a real Prosody on loopback, with accounts and a profile, for trying xiot."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from xiot.commands import common
+
+app = typer.Typer(
+    help="Run a real Prosody on loopback to try xiot against.",
+    no_args_is_help=True,
+    epilog="""\b
+Examples:
+  xiot lab up --devices 100        start (or reuse) the lab with 100 device accounts
+  xiot --profile lab ping          use it: 'lab up' writes the 'lab' profile
+  xiot lab accounts -o csv         the accounts (passwords stay in the lab's private files)
+  xiot lab down                    stop it and remove its files
+
+The lab lives in $XDG_STATE_HOME/xiot/labs/NAME (XIOT_LAB_HOME overrides).  It needs
+Debian's prosody package and never uses the system Prosody config or service.""",
+)
+
+NAME = typer.Option("lab", "--name", help="Lab name; also the profile name it writes.")
+
+
+def _summary(record: dict) -> dict:
+    ports = record.pop("ports", {})
+    return record | {f"port_{k}": v for k, v in ports.items()}
+
+
+@app.command("up")
+def up(
+    ctx: typer.Context,
+    name: str = NAME,
+    devices: int = typer.Option(20, "--devices", "-n", min=0, help="Device accounts to create "
+                                "(dev0001...), each subscribed to and by admin."),
+    domain: str = typer.Option("xiot.test", "--domain", help="XMPP domain of the lab."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to listen on."),
+) -> None:
+    """Start a private Prosody with a CA, admin and device accounts, and a profile.
+
+    Running 'up' on a lab that is already running reports it and changes nothing.
+    """
+    from xiot.lab import manager
+    from xiot.xmpp.jid import parse_jid
+
+    domain = parse_jid(domain).domain
+    lab, started = manager.up(name=name, devices=devices, domain=domain, host=host)
+    verb = "started" if started else "already running"
+    print(f"xiot: lab '{lab.name}' {verb}: {lab.domain} on {lab.host}:{lab.ports['c2s']} "
+          f"(STARTTLS), {lab.devices} devices; use --profile {lab.name}", file=sys.stderr)
+    _emit_one(ctx, _summary(lab.to_record() | {"started": started}))
+
+
+@app.command("down")
+def down(
+    ctx: typer.Context,
+    name: str = NAME,
+    keep: bool = typer.Option(False, "--keep", help="Keep the lab directory (log, data)."),
+) -> None:
+    """Stop the lab's server by its pid and remove its files and profile."""
+    from xiot.lab import manager
+
+    lab = manager.down(name, keep=keep)
+    if lab is None:
+        print(f"xiot: no lab '{name}' to stop", file=sys.stderr)
+        return
+    print(f"xiot: lab '{name}' stopped", file=sys.stderr)
+
+
+@app.command("status")
+def status(ctx: typer.Context, name: str | None = typer.Option(
+        None, "--name", help="One lab [default: all].")) -> None:
+    """Show labs and whether their servers are running.  Exit 1 if a named lab is down."""
+    from xiot.lab import manager
+
+    labs = [lab for lab in [manager.load(name)] if lab] if name else manager.all_labs()
+    out = common.sink(ctx, columns=("name", "running", "domain", "host", "port_c2s",
+                                    "port_c2s_direct", "port_http", "pid", "devices",
+                                    "prosody_version", "directory"),
+                      styles={"running": {"yes": "green", "no": "red"}})
+    for lab in labs:
+        out.emit(_summary(lab.to_record()))
+    out.close()
+    if name and (not labs or not labs[0].running()):
+        raise typer.Exit(1)
+
+
+@app.command("accounts")
+def accounts(ctx: typer.Context, name: str = NAME) -> None:
+    """List the lab's accounts (JID and role; passwords stay in the lab's accounts.csv)."""
+    from xiot.lab import manager
+
+    lab = manager.load(name)
+    if lab is None:
+        from xiot.errors import LabError
+
+        raise LabError(f"no lab '{name}'", f"Start it with 'xiot lab up --name {name}'")
+    out = common.sink(ctx, columns=("jid", "user", "role"))
+    for account in manager.accounts(lab):
+        out.emit({"jid": account.jid, "user": account.user, "role": account.role})
+    out.close()
+
+
+def _emit_one(ctx: typer.Context, record: dict) -> None:
+    from xiot.output import choose_format, key_value_records
+
+    out = common.sink(ctx, single=True)
+    if choose_format(common.options(ctx).output) == "table":
+        for row in key_value_records(record):
+            out.emit(row)
+    else:
+        out.emit(record)
+    out.close()

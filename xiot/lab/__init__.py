@@ -1,0 +1,1 @@
+"""A real Prosody on loopback: config, private CA, ports, accounts."""

@@ -1,0 +1,262 @@
+"""Run a real Prosody as a child process of our own.
+
+The lab never touches the system's Prosody configuration or service: it writes a config of its
+own into the lab directory, starts ``prosody --config FILE -F`` detached from the terminal, and
+stops it by the pid it recorded.  Everything the server writes (data, log, pid) stays inside the
+lab directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from xiot.errors import LabError
+from xiot.lab.ports import port_open
+
+INSTALL_HINT = (
+    "Install it with 'apt-get install -y prosody' (Debian/Ubuntu); "
+    "xiot starts its own instance and never uses the system service"
+)
+
+MODULES = (
+    "roster", "saslauth", "tls", "dialback", "disco", "ping", "pep", "register",
+    "adhoc", "admin_adhoc", "posix", "version", "time", "uptime", "private", "vcard_legacy",
+    "blocklist", "carbons", "bosh", "websocket", "http",
+)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The loopback ports a lab server listens on."""
+
+    c2s: int
+    c2s_direct: int
+    s2s: int
+    http: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"c2s": self.c2s, "c2s_direct": self.c2s_direct, "s2s": self.s2s, "http": self.http}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything needed to render a Prosody config for one lab."""
+
+    directory: Path
+    domain: str
+    host: str
+    ports: Ports
+    admin_jid: str
+    cert: Path
+    key: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.directory / "prosody.cfg.lua"
+
+    @property
+    def data_path(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "prosody.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / "prosody.pid"
+
+
+def lua_string(text: str) -> str:
+    """Quote ``text`` as a Lua string literal."""
+    out = []
+    for ch in text:
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ord(ch) < 32 or ord(ch) == 127:
+            out.append(f"\\{ord(ch):03d}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def render_config(cfg: ServerConfig) -> str:
+    """The Prosody config text for a lab: loopback only, TLS required, no plaintext auth."""
+    q = lua_string
+    modules = ", ".join(q(m) for m in MODULES)
+    ssl = f"{{ certificate = {q(str(cfg.cert))}; key = {q(str(cfg.key))}; }}"
+    return f"""-- Written by xiot lab; edits are lost on the next 'xiot lab up'.
+run_as_root = true
+daemonize = false
+pidfile = {q(str(cfg.pid_file))}
+data_path = {q(str(cfg.data_path))}
+log = {{ {{ levels = {{ min = "info" }}, to = "file", filename = {q(str(cfg.log_file))} }} }}
+plugin_paths = {{}}
+
+interfaces = {{ {q(cfg.host)} }}
+local_interfaces = {{ {q(cfg.host)} }}
+c2s_ports = {{ {cfg.ports.c2s} }}
+c2s_direct_tls_ports = {{ {cfg.ports.c2s_direct} }}
+legacy_ssl_ports = {{}}
+s2s_ports = {{ {cfg.ports.s2s} }}
+http_ports = {{ {cfg.ports.http} }}
+http_interfaces = {{ {q(cfg.host)} }}
+https_ports = {{}}
+http_host = {q(cfg.domain)}
+consider_bosh_secure = true
+consider_websocket_secure = true
+
+admins = {{ {q(cfg.admin_jid)} }}
+modules_enabled = {{ {modules} }}
+modules_disabled = {{ "offline", "s2s_bidi", "limits" }}
+
+authentication = "internal_hashed"
+default_iteration_count = 4096
+storage = "internal"
+allow_registration = true
+min_seconds_between_registrations = 0
+c2s_require_encryption = true
+s2s_require_encryption = true
+s2s_secure_auth = false
+allow_unencrypted_plain_auth = false
+certificates = {q(str(cfg.directory / "certs"))}
+ssl = {ssl}
+c2s_direct_tls_ssl = {ssl}
+pep_max_items = 256
+
+VirtualHost {q(cfg.domain)}
+    ssl = {ssl}
+
+Component {q("pubsub." + cfg.domain)} "pubsub"
+    ssl = {ssl}
+    pubsub_max_items = 256
+    autocreate_on_publish = false
+
+Component {q("conference." + cfg.domain)} "muc"
+    ssl = {ssl}
+"""
+
+
+def find_prosody() -> tuple[str, str]:
+    """Paths of ``prosody`` and ``prosodyctl``; a LabError saying how to install them if absent."""
+    prosody = shutil.which("prosody") or _existing("/usr/bin/prosody")
+    prosodyctl = shutil.which("prosodyctl") or _existing("/usr/bin/prosodyctl")
+    if not prosody or not prosodyctl:
+        raise LabError("Prosody is not installed", INSTALL_HINT)
+    return prosody, prosodyctl
+
+
+def _existing(path: str) -> str | None:
+    return path if os.path.exists(path) else None
+
+
+def server_version(cfg: ServerConfig) -> str:
+    """The Prosody version, read with ``prosodyctl about`` (``prosody`` has no version flag)."""
+    _, prosodyctl = find_prosody()
+    try:
+        out = subprocess.run(
+            [prosodyctl, "--config", str(cfg.config_file), "about"],
+            capture_output=True, text=True, timeout=20, check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    for line in out.splitlines():
+        if line.startswith("Prosody "):
+            return line.split()[1]
+    return "unknown"
+
+
+def start(cfg: ServerConfig, wait: float = 20.0) -> int:
+    """Start Prosody detached from our session and wait until it accepts connections.
+
+    Returns the server's pid.  The process gets its own session so that a Ctrl-C in the
+    terminal that ran ``xiot lab up`` does not take the lab down with it.
+    """
+    prosody, _ = find_prosody()
+    console = cfg.directory / "prosody.console"
+    with console.open("ab") as out:
+        proc = subprocess.Popen(
+            [prosody, "--config", str(cfg.config_file), "-F"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            cwd=cfg.directory, start_new_session=True,
+        )
+    deadline = time.monotonic() + wait
+    ports = (cfg.ports.c2s, cfg.ports.c2s_direct, cfg.ports.http)
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LabError(
+                f"Prosody exited at start-up with status {proc.returncode}: {_last_words(cfg)}",
+                f"See {cfg.log_file} and {console}",
+            )
+        if all(port_open(cfg.host, p) for p in ports):
+            return proc.pid
+        time.sleep(0.05)
+    stop_pid(proc.pid, cfg.config_file)
+    raise LabError(
+        f"Prosody did not open its ports within {wait:.0f}s: {_last_words(cfg)}",
+        f"See {cfg.log_file}",
+    )
+
+
+def _last_words(cfg: ServerConfig) -> str:
+    """The most telling line of what the server printed, for the error message."""
+    lines: list[str] = []
+    for path in (cfg.directory / "prosody.console", cfg.log_file):
+        with contextlib.suppress(OSError):
+            lines += path.read_text(errors="replace").splitlines()
+    for line in reversed(lines):
+        if "error" in line.lower() or "refusing" in line.lower():
+            return line.strip()[:300]
+    return lines[-1].strip()[:300] if lines else "no output"
+
+
+def pid_is_ours(pid: int, config_file: Path) -> bool:
+    """True when ``pid`` is alive and is the Prosody started with ``config_file``.
+
+    Checking the command line guards against killing an unrelated process that reused the pid.
+    """
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return str(config_file).encode() in cmdline
+
+
+def stop_pid(pid: int, config_file: Path, wait: float = 10.0) -> bool:
+    """Stop the lab server by pid: SIGTERM, then SIGKILL if it lingers.  False if not running."""
+    if not pid_is_ours(pid, config_file):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not pid_is_ours(pid, config_file) or _is_zombie(pid):
+            _reap(pid)
+            return True
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _reap(pid)
+    return True
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if the server is our direct child (it is when started here)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"

@@ -1,0 +1,223 @@
+"""Renderers: records in, table / JSON / NDJSON / CSV out.
+
+stdout carries data only.  On a terminal the default is a table; when stdout is a pipe or a
+file the default is NDJSON, one object per line with stable keys, so ``xiot ... | jq`` works
+without flags.  Records are plain mappings: renderers know nothing about XMPP.
+
+Streaming formats (NDJSON, CSV) write and flush each record as it arrives, so a long fan-out
+shows results at once and a Ctrl-C leaves every printed line valid.  JSON and tables need the
+whole set and are written on ``close()``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import enum
+import json
+import math
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+FORMATS = ("table", "json", "ndjson", "csv")
+
+
+def choose_format(requested: str | None, stream: IO[str] | None = None) -> str:
+    """The explicit format, or table on a TTY and NDJSON otherwise."""
+    if requested:
+        return requested
+    stream = stream or sys.stdout
+    isatty = getattr(stream, "isatty", None)
+    return "table" if isatty is not None and isatty() else "ndjson"
+
+
+def json_default(value: Any) -> Any:
+    """Make the values records commonly hold JSON-serialisable."""
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def to_json(value: Any, indent: int | None = None) -> str:
+    return json.dumps(_finite(value), default=json_default, ensure_ascii=False, indent=indent,
+                      separators=None if indent else (",", ":"))
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinity are not JSON: write them as null rather than break jq."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def cell_text(value: Any) -> str:
+    """A value as it reads in a table or CSV cell."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if math.isfinite(value) else str(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(cell_text(v) for v in value)
+    if isinstance(value, Mapping):
+        return to_json(value)
+    return str(json_default(value)) if not isinstance(value, str) else value
+
+
+class Sink(Protocol):
+    def emit(self, record: Mapping[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class NdjsonSink:
+    stream: IO[str]
+
+    def emit(self, record: Mapping[str, Any]) -> None:
+        self.stream.write(to_json(dict(record)) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+@dataclass
+class JsonSink:
+    stream: IO[str]
+    single: bool = False
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def emit(self, record: Mapping[str, Any]) -> None:
+        self.records.append(dict(record))
+
+    def close(self) -> None:
+        payload: Any = self.records[0] if self.single and len(self.records) == 1 else self.records
+        self.stream.write(to_json(payload, indent=2) + "\n")
+        self.stream.flush()
+
+
+@dataclass
+class CsvSink:
+    stream: IO[str]
+    columns: Sequence[str] | None = None
+    _writer: Any = None
+
+    def emit(self, record: Mapping[str, Any]) -> None:
+        if self._writer is None:
+            self.columns = list(self.columns or record.keys())
+            self._writer = csv.writer(self.stream, lineterminator="\n")
+            self._writer.writerow(self.columns)
+        assert self.columns is not None
+        self._writer.writerow([cell_text(record.get(c)) for c in self.columns])
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+@dataclass
+class TableSink:
+    """A rich table, printed when complete.  Columns come from the first record if not given."""
+
+    stream: IO[str]
+    columns: Sequence[str] | None = None
+    title: str | None = None
+    no_color: bool = False
+    styles: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def emit(self, record: Mapping[str, Any]) -> None:
+        self.records.append(dict(record))
+
+    def close(self) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console(file=self.stream, no_color=self.no_color or _no_color_env(),
+                          highlight=False, soft_wrap=False)
+        if not self.records:
+            console.print("(nothing to show)", style="dim")
+            return
+        columns = list(self.columns or self.records[0].keys())
+        table = Table(title=self.title, show_lines=False, header_style="bold")
+        for name in columns:
+            table.add_column(name.replace("_", " "), overflow="fold")
+        for record in self.records:
+            table.add_row(*(self._cell(name, record.get(name)) for name in columns))
+        console.print(table)
+
+    def _cell(self, column: str, value: Any) -> str:
+        from rich.markup import escape
+
+        text = escape(cell_text(value))
+        style = self.styles.get(column, {}).get(cell_text(value))
+        return f"[{style}]{text}[/]" if style and text else text
+
+
+def _no_color_env() -> bool:
+    return os.environ.get("NO_COLOR", "") != ""
+
+
+def open_sink(
+    fmt: str,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+    no_color: bool = False,
+    single: bool = False,
+    styles: Mapping[str, Mapping[str, str]] | None = None,
+    stream: IO[str] | None = None,
+) -> Sink:
+    """A sink for ``fmt`` writing to ``stream`` (stdout by default)."""
+    out = stream or sys.stdout
+    if fmt == "ndjson":
+        return NdjsonSink(out)
+    if fmt == "json":
+        return JsonSink(out, single=single)
+    if fmt == "csv":
+        return CsvSink(out, columns)
+    if fmt == "table":
+        return TableSink(out, columns, title, no_color, styles or {})
+    raise ValueError(f"unknown output format {fmt!r}")
+
+
+def render(
+    records: Iterable[Mapping[str, Any]],
+    fmt: str,
+    **options: Any,
+) -> None:
+    """Write all ``records`` in ``fmt``; see ``open_sink`` for the options."""
+    sink = open_sink(fmt, **options)
+    try:
+        for record in records:
+            sink.emit(record)
+    finally:
+        sink.close()
+
+
+def key_value_records(mapping: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One mapping as (key, value) rows: how a single object reads best in a table."""
+    return [{"key": k, "value": v} for k, v in mapping.items()]
+
+
+STATUS_STYLES = {"ok": "green", "warn": "yellow", "fail": "red", "error": "red",
+                 "timeout": "red", "skip": "dim", "offline": "yellow"}

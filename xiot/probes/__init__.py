@@ -1,0 +1,1 @@
+"""Connectivity probes: DNS, TLS, stream features, HTTP endpoints."""

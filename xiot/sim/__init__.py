@@ -1,0 +1,1 @@
+"""Simulated devices speaking XEP-0323/0325/0326."""

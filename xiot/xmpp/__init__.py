@@ -1,0 +1,1 @@
+"""XMPP plumbing: sessions, JIDs, data forms."""
