@@ -14,12 +14,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
+try:  # typer >= 0.20 vendors click; its exception classes are the ones raised
+    from typer import _click as click
+except ImportError:  # pragma: no cover - older typer uses the click package
+    import click  # type: ignore[no-redef]
+
 from xiot import __version__
-from xiot.config import GlobalOptions
 
 #: name -> (module, one-line help).  The help text is shown without importing the module.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -62,8 +65,7 @@ class LazyGroup(TyperGroup):
             formatter.write_dl(rows)
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
-        from click.shell_completion import CompletionItem
-
+        CompletionItem = click.shell_completion.CompletionItem
         items = [
             CompletionItem(name, help=help_text)
             for name, (_, help_text) in sorted(COMMANDS.items())
@@ -77,8 +79,7 @@ class LazyGroup(TyperGroup):
 
 
 def _option_items(param: click.Parameter, incomplete: str) -> list[Any]:
-    from click.shell_completion import CompletionItem
-
+    CompletionItem = click.shell_completion.CompletionItem
     if not isinstance(param, click.Option) or param.hidden:
         return []
     return [CompletionItem(o, help=param.help) for o in param.opts if o.startswith(incomplete)]
@@ -149,6 +150,8 @@ def root(
                                  help="Print the version and exit."),
 ) -> None:
     """xiot: the command-line toolkit for XMPP-based IoT networks."""
+    from xiot.config import GlobalOptions
+
     ctx.obj = GlobalOptions(
         profile=profile, config=config, jid=jid, server=server,
         tls=tls.value if tls else None, ca=ca, insecure=True if insecure else None,
@@ -210,14 +213,14 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.NoArgsIsHelpError as exc:
         _say_raw(exc.ctx.get_help() if exc.ctx else "")
         return 2
-    except click.UsageError as exc:
+    except click.exceptions.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "xiot"
         _say(f"error: {exc.format_message()} (see '{where} --help')")
         return 2
-    except click.ClickException as exc:
+    except click.exceptions.ClickException as exc:
         _say(f"error: {exc.format_message()}")
         return exc.exit_code
-    except click.Abort:
+    except click.exceptions.Abort:
         _say("interrupted")
         return 130
     except KeyboardInterrupt:

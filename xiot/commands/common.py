@@ -14,6 +14,17 @@ from xiot.output import Sink, choose_format, open_sink
 T = TypeVar("T")
 
 
+def typer_app(**kwargs: Any) -> typer.Typer:
+    """A command group's Typer with the root's conventions: plain help (fast, and it pipes
+    cleanly), -h as well as --help, and no per-group completion options."""
+    kwargs.setdefault("rich_markup_mode", None)
+    kwargs.setdefault("add_completion", False)
+    kwargs.setdefault("pretty_exceptions_enable", False)
+    kwargs.setdefault("context_settings", {"help_option_names": ["-h", "--help"],
+                                           "max_content_width": 100})
+    return typer.Typer(**kwargs)
+
+
 def options(ctx: typer.Context) -> GlobalOptions:
     """The root options, wherever in the command tree ``ctx`` is."""
     obj = ctx.find_root().obj

@@ -6,7 +6,7 @@ import typer
 
 from xiot.commands import common
 
-app = typer.Typer(help="Show resolved settings and the configured profiles.",
+app = common.typer_app(help="Show resolved settings and the configured profiles.",
                   no_args_is_help=True)
 
 

@@ -8,7 +8,7 @@ import typer
 
 from xiot.commands import common
 
-app = typer.Typer(
+app = common.typer_app(
     help="Run a real Prosody on loopback to try xiot against.",
     no_args_is_help=True,
     epilog="""\b

@@ -6,7 +6,7 @@ import typer
 
 from xiot.commands import common
 
-app = typer.Typer()
+app = common.typer_app()
 
 
 @app.command(

@@ -245,9 +245,11 @@ def _watch_outcome(
                             "Check that the JID's domain is served by this server"))
 
     def on_disconnected(_: Any) -> None:
-        settle(ConnectError(f"{endpoint} closed the connection during set-up",
-                            "The server may require another TLS mode; try --tls direct or "
-                            "--tls starttls"))
+        # A failed TLS handshake drops the transport before slixmpp reports the certificate
+        # problem; give the more telling event a moment to arrive first.
+        asyncio.get_running_loop().call_later(0.2, settle, ConnectError(
+            f"{endpoint} closed the connection during set-up",
+            "The server may require another TLS mode; try --tls direct or --tls starttls"))
 
     xmpp.add_event_handler("session_start", on_session_start)
     xmpp.add_event_handler("connection_failed", on_connection_failed)
