@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ping": ("xiot.commands.ping", "Ping the server or a JID (XEP-0199) and show round trips."),
     "disco": ("xiot.commands.disco", "Show a JID's identities, features and items (XEP-0030)."),
     "lab": ("xiot.commands.lab", "Run a real Prosody on loopback to try xiot against."),
+    "demo": ("xiot.commands.demo", "Tour xiot on a private lab it starts and tears down."),
     "config": ("xiot.commands.config", "Show resolved settings and the configured profiles."),
 }
 
@@ -80,9 +81,10 @@ class LazyGroup(TyperGroup):
 
 def _option_items(param: click.Parameter, incomplete: str) -> list[Any]:
     CompletionItem = click.shell_completion.CompletionItem
-    if not isinstance(param, click.Option) or param.hidden:
+    if param.param_type_name != "option" or getattr(param, "hidden", False):
         return []
-    return [CompletionItem(o, help=param.help) for o in param.opts if o.startswith(incomplete)]
+    return [CompletionItem(o, help=getattr(param, "help", None))
+            for o in param.opts if o.startswith(incomplete)]
 
 
 app = typer.Typer(
@@ -97,13 +99,13 @@ app = typer.Typer(
 )
 
 
-class TlsChoice(str, Enum):
+class TlsChoice(StrEnum):
     auto = "auto"
     starttls = "starttls"
     direct = "direct"
 
 
-class OutputChoice(str, Enum):
+class OutputChoice(StrEnum):
     table = "table"
     json = "json"
     ndjson = "ndjson"
@@ -188,6 +190,48 @@ def _configure_logging(verbose: int, debug: bool) -> None:
         logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
 
 
+#: Root options that may also be written after the command (``xiot ping -o json``).
+GLOBAL_VALUE_OPTIONS = {"--profile", "--config", "--jid", "--server", "--tls", "--ca",
+                        "--timeout", "-o", "--output"}
+GLOBAL_FLAGS = {"--insecure", "--no-color", "-v", "-vv", "--verbose", "--debug"}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move root options given after the command name in front of it.
+
+    Operators type ``xiot readout dev@x -o json`` as often as ``xiot -o json readout``;
+    both mean the same, so the root options are accepted anywhere before a ``--``.
+    """
+    head: list[str] = []
+    i = 0
+    while i < len(args) and args[i] not in COMMANDS:
+        name = args[i].split("=", 1)[0]
+        takes_value = name in GLOBAL_VALUE_OPTIONS and "=" not in args[i]
+        head += args[i:i + 1 + takes_value]
+        i += 1 + takes_value
+    if i >= len(args):
+        return list(args)
+    moved: list[str] = []
+    rest: list[str] = [args[i]]
+    i += 1
+    while i < len(args):
+        token = args[i]
+        name = token.split("=", 1)[0]
+        if token == "--":
+            rest += args[i:]
+            break
+        if name in GLOBAL_VALUE_OPTIONS and "=" not in token and i + 1 < len(args):
+            moved += args[i:i + 2]
+            i += 2
+            continue
+        if name in GLOBAL_VALUE_OPTIONS or token in GLOBAL_FLAGS:
+            moved.append(token)
+        else:
+            rest.append(token)
+        i += 1
+    return head + moved + rest
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the app and map every outcome to an exit code."""
     code = run(argv)
@@ -198,7 +242,7 @@ def run(argv: list[str] | None = None) -> int:
     """Run ``xiot`` with ``argv`` and return the exit code instead of exiting."""
     from xiot.errors import XiotError
 
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in args
     command = typer.main.get_command(app)
     try:
@@ -220,9 +264,11 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.ClickException as exc:
         _say(f"error: {exc.format_message()}")
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         _say("interrupted")
         return 130
+    except SystemExit as exc:  # typer exits by itself after a closed pipe
+        return exc.code if isinstance(exc.code, int) else 1
     except KeyboardInterrupt:
         _say("interrupted")
         return 130

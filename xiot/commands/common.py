@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -38,6 +37,8 @@ def settings(ctx: typer.Context) -> Settings:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run one coroutine to completion; Ctrl-C propagates as KeyboardInterrupt (exit 130)."""
+    import asyncio
+
     return asyncio.run(coro)
 
 

@@ -43,14 +43,20 @@ def encode_name(name: str) -> str:
     )
 
 
-def scram_sha1_credentials(password: str, salt: str, iterations: int = ITERATIONS) -> dict:
-    """The stored form of a password for Prosody's ``internal_hashed`` (RFC 5802 keys, hex)."""
-    salted = hashlib.pbkdf2_hmac("sha1", password.encode("utf-8"), salt.encode(), iterations)
+def scram_sha1_credentials(
+    password: str, salt: str | bytes, iterations: int = ITERATIONS
+) -> dict:
+    """The stored form of a password for Prosody's ``internal_hashed`` (RFC 5802 keys, hex).
+
+    Prosody uses its salt string's bytes as the SCRAM salt, so a text salt is encoded as is.
+    """
+    raw_salt = salt.encode() if isinstance(salt, str) else salt
+    salted = hashlib.pbkdf2_hmac("sha1", password.encode("utf-8"), raw_salt, iterations)
     client_key = hmac.new(salted, b"Client Key", hashlib.sha1).digest()
     server_key = hmac.new(salted, b"Server Key", hashlib.sha1).digest()
     return {
         "iteration_count": iterations,
-        "salt": salt,
+        "salt": salt if isinstance(salt, str) else salt.decode("latin-1"),
         "server_key": server_key.hex(),
         "stored_key": hashlib.sha1(client_key).hexdigest(),
     }

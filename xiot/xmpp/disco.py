@@ -91,8 +91,9 @@ async def _query(xmpp: Any, method: str, jid: str, node: str | None, timeout: fl
     from slixmpp.exceptions import IqError, IqTimeout
 
     try:
-        return await getattr(xmpp["xep_0030"], method)(
-            jid=jid, node=node, timeout=timeout, cached=False
+        extra = {"cached": False} if method == "get_info" else {}
+        return await getattr(xmpp.plugin["xep_0030"], method)(
+            jid=jid, node=node, timeout=timeout, **extra
         )
     except IqError as exc:
         condition, text = iq_error_text(exc)

@@ -1,0 +1,1 @@
+complete --command xiot --no-files --arguments "(env _XIOT_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) xiot)" --condition "env _XIOT_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) xiot"

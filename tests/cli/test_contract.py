@@ -1,0 +1,191 @@
+"""The installed ``xiot`` command end to end: output formats, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+
+from tests.helpers import xiot
+
+
+def test_version_and_help_work_without_a_config():
+    assert xiot("--version").stdout.startswith("xiot ")
+    result = xiot("--help")
+    assert result.code == 0
+    for name in ("ping", "disco", "lab", "config"):
+        assert f"  {name} " in result.stdout
+    assert "Exit codes" in result.stdout
+
+
+def test_ping_streams_ndjson_when_piped(lab_env):
+    result = xiot("ping", "-c", "2", "-i", "0", env=lab_env)
+    assert result.code == 0, result.stderr
+    rows = result.ndjson()
+    assert [r["seq"] for r in rows] == [1, 2]
+    assert all(r["status"] == "ok" and r["rtt_ms"] > 0 for r in rows)
+    assert list(rows[0]) == ["target", "seq", "status", "rtt_ms", "error"]
+
+
+def test_ping_failure_exits_1_and_reports_the_row(lab_env):
+    result = xiot("ping", "dev0004@xiot.test/gone", env=lab_env)
+    assert result.code == 1
+    (row,) = result.ndjson()
+    assert row["status"] == "error" and "service-unavailable" in row["error"]
+
+
+def test_disco_json_and_csv(lab_env):
+    result = xiot("-o", "json", "disco", "--items", env=lab_env)
+    assert result.code == 0, result.stderr
+    jids = {row["jid"] for row in json.loads(result.stdout)}
+    assert "pubsub.xiot.test" in jids
+    csv_out = xiot("-o", "csv", "disco", env=lab_env)
+    header, *lines = csv_out.stdout.splitlines()
+    assert header == "kind,jid,node,category,type,name,var"
+    assert any(line.startswith("feature,") and "urn:xmpp:ping" in line for line in lines)
+
+
+def test_disco_remote_error_exits_7(lab_env):
+    line = xiot("disco", "dev0005@xiot.test/none", env=lab_env).assert_clean_error(7)
+    assert "service-unavailable" in line
+
+
+def test_table_output_names_columns(lab_env):
+    result = xiot("-o", "table", "--no-color", "ping", env=lab_env)
+    assert result.code == 0
+    assert "rtt ms" in result.stdout and "ok" in result.stdout
+    assert "\x1b[" not in result.stdout
+
+
+def test_config_show_hides_the_password(lab_env, lab_accounts):
+    secret = lab_accounts["admin"].password
+    result = xiot("-o", "json", "config", "show", env=lab_env)
+    assert result.code == 0
+    shown = json.loads(result.stdout)
+    assert shown["jid"] == "admin@xiot.test" and shown["tls"] == "starttls"
+    assert secret not in result.stdout and secret not in result.stderr
+    assert "hidden" in shown["password"]
+
+
+def test_config_precedence_flag_over_env_over_profile(lab_env):
+    env = lab_env | {"XIOT_TIMEOUT": "7"}
+    shown = json.loads(xiot("-o", "json", "config", "show", env=env).stdout)
+    assert shown["timeout"] == 7.0
+    shown = json.loads(xiot("-o", "json", "--timeout", "3", "config", "show", env=env).stdout)
+    assert shown["timeout"] == 3.0
+
+
+def test_no_secret_in_verbose_logs(lab_env, lab_accounts):
+    secret = lab_accounts["admin"].password
+    result = xiot("-vv", "ping", env=lab_env)
+    assert result.code == 0
+    assert secret not in result.stderr and secret not in result.stdout
+
+
+def test_lab_status_and_accounts_show_no_passwords(lab_env, lab_accounts):
+    status = xiot("lab", "status", "--name", "testlab", env=lab_env)
+    assert status.code == 0
+    (row,) = status.ndjson()
+    assert row["running"] is True and row["port_c2s"] > 0
+    accounts = xiot("lab", "accounts", "--name", "testlab", env=lab_env)
+    rows = accounts.ndjson()
+    assert {r["role"] for r in rows} == {"admin", "device"}
+    for account in lab_accounts.values():
+        assert account.password not in accounts.stdout
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_unknown_profile_exits_3(lab_env):
+    line = xiot("--profile", "nope", "ping", env=lab_env).assert_clean_error(3)
+    assert "unknown profile 'nope'" in line
+
+
+def test_malformed_jid_exits_2(lab_env):
+    line = xiot("ping", "dev@@xiot.test", env=lab_env).assert_clean_error(2)
+    assert "malformed JID" in line
+
+
+def test_unknown_option_exits_2():
+    line = xiot("ping", "--no-such-flag").assert_clean_error(2)
+    assert "--no-such-flag" in line
+
+
+def test_unreachable_server_exits_4(lab_env):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    line = xiot("--server", f"127.0.0.1:{port}", "ping", env=lab_env).assert_clean_error(4)
+    assert "cannot connect" in line
+
+
+def test_wrong_password_exits_5(lab_env):
+    env = lab_env | {"XIOT_PASSWORD": "wrong-password"}
+    line = xiot("ping", env=env).assert_clean_error(5)
+    assert "refused the credentials" in line
+    assert "wrong-password" not in line
+
+
+def test_bad_ca_file_exits_3(lab_env, tmp_path):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("this is not a certificate\n")
+    line = xiot("--ca", str(bad), "ping", env=lab_env).assert_clean_error(3)
+    assert "no PEM certificate" in line
+    line = xiot("--ca", str(tmp_path / "missing.pem"), "ping", env=lab_env).assert_clean_error(3)
+    assert "cannot read CA file" in line
+
+
+def test_untrusted_certificate_exits_4(lab_env, tmp_path):
+    from xiot.lab.ca import CertificateAuthority
+
+    other = tmp_path / "other-ca.pem"
+    CertificateAuthority.create("some other CA").write(other, tmp_path / "other-ca.key")
+    line = xiot("--ca", str(other), "ping", env=lab_env).assert_clean_error(4)
+    assert "certificate" in line
+
+
+def test_silent_server_exits_6(lab_env):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        result = xiot("--server", f"127.0.0.1:{port}", "--timeout", "1", "ping", env=lab_env)
+    result.assert_clean_error(6)
+
+
+def test_no_password_source_exits_3(lab_env):
+    env = {k: v for k, v in lab_env.items() if k != "XIOT_PROFILE"}
+    line = xiot("--jid", "admin@xiot.test", "--server", "127.0.0.1:5222", "ping",
+                env=env).assert_clean_error(3)
+    assert "no password" in line
+
+
+def test_insecure_warns_on_stderr(lab_env):
+    env = dict(lab_env)
+    result = xiot("--insecure", "ping", env=env)
+    assert result.code == 0
+    assert "NOT verified" in result.stderr
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_traceback_only_with_debug(lab_env, debug):
+    args = ["--debug"] if debug else []
+    result = xiot(*args, "--profile", "nope", "ping", env=lab_env)
+    assert result.code == 3
+    assert ("Traceback" in result.stderr) == debug
+
+
+def test_broken_pipe_is_quiet(lab_env):
+    import subprocess
+
+    proc = subprocess.run("xiot disco | head -n 1", shell=True, capture_output=True, text=True,
+                          env=lab_env, timeout=60)
+    assert proc.stdout.count("\n") == 1
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_environment_is_isolated_from_the_user():
+    assert "xiot-tests-" in os.environ["XDG_CONFIG_HOME"]

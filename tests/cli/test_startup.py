@@ -1,0 +1,42 @@
+"""Fast start is part of the interface: help and completion must not import heavy modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+HEAVY = ("slixmpp", "dns", "rich", "prompt_toolkit", "yaml", "cryptography", "pydantic")
+
+PROBE = """
+import contextlib, io, json, sys
+from xiot.cli import run
+with contextlib.redirect_stdout(io.StringIO()):
+    code = run(sys.argv[1:])
+print(json.dumps([code, sorted(m for m in {heavy} if m in sys.modules)]))
+"""
+
+
+def modules_after(*args: str, env: dict | None = None) -> tuple[int, list[str]]:
+    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
+                          capture_output=True, text=True, env=env or dict(os.environ),
+                          timeout=60)
+    code, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    return code, loaded
+
+
+def test_root_help_imports_nothing_heavy():
+    assert modules_after("--help") == (0, [])
+
+
+def test_command_help_imports_nothing_heavy():
+    for command in (["ping", "--help"], ["disco", "--help"], ["lab", "up", "--help"]):
+        code, loaded = modules_after(*command)
+        assert code == 0 and loaded == [], (command, loaded)
+
+
+def test_completion_lists_commands_without_heavy_imports():
+    env = dict(os.environ, _XIOT_COMPLETE="complete_bash", COMP_WORDS="xiot ", COMP_CWORD="1")
+    done = subprocess.run(["xiot"], capture_output=True, text=True, env=env, timeout=60)
+    assert {"ping", "disco", "lab", "config"} <= set(done.stdout.split())

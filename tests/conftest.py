@@ -1,0 +1,60 @@
+"""Test-wide isolation and the session-scoped lab server.
+
+Every test run gets private XDG and lab directories, so tests never read or write the user's
+xiot configuration and never collide with a lab the user is running.  The lab (a real Prosody
+on loopback) is started once, on first use, by the ``lab`` fixture, and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_ROOT = Path(tempfile.mkdtemp(prefix="xiot-tests-"))
+for _var, _sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"),
+                   ("XIOT_LAB_HOME", "labs")):
+    os.environ[_var] = str(_ROOT / _sub)
+for _var in ("XIOT_PROFILE", "XIOT_CONFIG", "XIOT_JID", "XIOT_SERVER", "XIOT_PASSWORD",
+             "XIOT_TLS", "XIOT_CA", "XIOT_TIMEOUT", "XIOT_OUTPUT", "XIOT_INSECURE", "NO_COLOR"):
+    os.environ.pop(_var, None)
+
+LAB_NAME = "testlab"
+LAB_DEVICES = 50
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from xiot.lab import manager
+
+    for lab in manager.all_labs():
+        manager.down(lab.name)
+    shutil.rmtree(_ROOT, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator:
+    """The running test lab (``xiot.lab.manager.Lab``), with a ``testlab`` profile."""
+    from xiot.lab import manager
+
+    lab, _ = manager.up(name=LAB_NAME, devices=LAB_DEVICES)
+    yield lab
+    manager.down(LAB_NAME)
+
+
+@pytest.fixture(scope="session")
+def lab_accounts(lab) -> dict:
+    from xiot.lab import manager
+
+    return {a.user: a for a in manager.accounts(lab)}
+
+
+@pytest.fixture()
+def lab_env(lab) -> dict[str, str]:
+    """Environment for running the ``xiot`` command against the lab."""
+    env = dict(os.environ)
+    env["XIOT_PROFILE"] = LAB_NAME
+    return env

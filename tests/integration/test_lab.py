@@ -1,0 +1,53 @@
+"""The lab itself: accounts, subscriptions, profile, idempotent up, clean down."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+
+from tests.conftest import LAB_DEVICES, LAB_NAME
+from tests.helpers import lab_settings
+from xiot.lab import manager, prosody
+from xiot.xmpp.session import Session
+
+
+def test_admin_roster_holds_every_device_with_mutual_subscription(lab):
+    async def roster():
+        async with Session(lab_settings(LAB_NAME)) as s:
+            await s.client.get_roster(timeout=10)
+            return {jid: s.client.client_roster[jid]["subscription"]
+                    for jid in s.client.client_roster if jid != s.client.boundjid.bare}
+
+    items = asyncio.run(roster())
+    assert len(items) == LAB_DEVICES
+    assert set(items.values()) == {"both"}
+
+
+def test_profile_and_secrets_are_private(lab):
+    for path in (lab.profile_file, lab.accounts_file):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode & 0o077 == 0, f"{path} is readable by others ({oct(mode)})"
+
+
+def test_server_runs_on_loopback_as_our_child_config(lab):
+    assert lab.running()
+    assert prosody.pid_is_ours(lab.pid, lab.config_file)
+    assert lab.prosody_version.startswith("0.")
+    assert not prosody.pid_is_ours(os.getpid(), lab.config_file)
+
+
+def test_up_twice_reuses_and_second_lab_does_not_collide(lab):
+    again, started = manager.up(name=LAB_NAME, devices=LAB_DEVICES)
+    assert not started and again.pid == lab.pid
+    other, started = manager.up(name="second", devices=2)
+    try:
+        assert started
+        assert set(other.ports.values()).isdisjoint(lab.ports.values())
+        assert other.running() and lab.running()
+    finally:
+        stopped = manager.down("second")
+    assert stopped is not None and not stopped.running()
+    assert not os.path.exists(stopped.directory)
+    assert manager.load("second") is None
+    assert lab.running()

@@ -1,0 +1,164 @@
+"""Configuration precedence, profile files and credential sources."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from xiot.config import GlobalOptions, fetch_password, parse_server, profile_names, resolve
+from xiot.errors import ConfigError, UsageError
+
+
+def write(path: Path, text: str, mode: int = 0o600) -> Path:
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.fixture()
+def cfg(tmp_path, monkeypatch) -> Path:
+    for var in list(os.environ):
+        if var.startswith("XIOT_"):
+            monkeypatch.delenv(var)
+    return write(tmp_path / "config.yaml", """
+default_profile: ops
+profiles:
+  ops:
+    jid: ops@plant.example
+    server: xmpp.plant.example:5223
+    tls: direct
+    timeout: 20
+    password_env: OPS_SECRET
+  other:
+    jid: other@plant.example
+""")
+
+
+def test_profile_supplies_values_with_defaults_for_the_rest(cfg):
+    s = resolve(GlobalOptions(config=cfg))
+    assert (s.profile, s.jid, s.host, s.port, s.tls, s.timeout) == (
+        "ops", "ops@plant.example", "xmpp.plant.example", 5223, "direct", 20.0)
+    assert s.insecure is False and s.ca is None
+    assert s.sources["jid"] == "profile" and s.sources["ca"] == "default"
+
+
+def test_env_beats_profile_and_flag_beats_env(cfg, monkeypatch):
+    monkeypatch.setenv("XIOT_JID", "env@plant.example")
+    monkeypatch.setenv("XIOT_TIMEOUT", "5")
+    s = resolve(GlobalOptions(config=cfg))
+    assert s.jid == "env@plant.example" and s.timeout == 5.0
+    s = resolve(GlobalOptions(config=cfg, jid="flag@plant.example", timeout=2))
+    assert s.jid == "flag@plant.example" and s.timeout == 2.0
+    assert s.sources["jid"] == "flag"
+
+
+def test_profile_chosen_by_flag_then_env(cfg, monkeypatch):
+    monkeypatch.setenv("XIOT_PROFILE", "other")
+    assert resolve(GlobalOptions(config=cfg)).jid == "other@plant.example"
+    assert resolve(GlobalOptions(config=cfg, profile="ops")).jid == "ops@plant.example"
+
+
+def test_config_file_from_environment(cfg, monkeypatch):
+    monkeypatch.setenv("XIOT_CONFIG", str(cfg))
+    assert resolve(GlobalOptions()).profile == "ops"
+
+
+def test_unknown_profile_names_the_known_ones(cfg):
+    with pytest.raises(ConfigError) as info:
+        resolve(GlobalOptions(config=cfg, profile="nope"))
+    assert "other" in info.value.message and "ops" in info.value.message
+
+
+def test_unknown_profile_key_is_rejected(tmp_path):
+    path = write(tmp_path / "c.yaml", "profiles:\n  x:\n    jdi: a@b\n")
+    with pytest.raises(ConfigError) as info:
+        resolve(GlobalOptions(config=path, profile="x"))
+    assert "jdi" in info.value.message
+
+
+def test_invalid_yaml_is_a_config_error_with_line(tmp_path):
+    path = write(tmp_path / "c.yaml", "profiles:\n  x: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        resolve(GlobalOptions(config=path))
+    assert "line" in info.value.message
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    path = write(tmp_path / "c.yaml", "profiles: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(ConfigError):
+        resolve(GlobalOptions(config=path))
+
+
+def test_bad_values_are_usage_errors(cfg):
+    with pytest.raises(UsageError):
+        resolve(GlobalOptions(config=cfg, tls="sometimes"))
+    with pytest.raises(UsageError):
+        resolve(GlobalOptions(config=cfg, timeout=-1))
+    with pytest.raises(UsageError):
+        resolve(GlobalOptions(config=cfg, server="host:99999"))
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("example.org", ("example.org", None)),
+    ("127.0.0.1:5222", ("127.0.0.1", 5222)),
+    ("[::1]:5223", ("::1", 5223)),
+    ("[::1]", ("::1", None)),
+])
+def test_parse_server(text, expected):
+    assert parse_server(text) == expected
+
+
+def test_password_from_named_environment_variable(cfg, monkeypatch):
+    monkeypatch.setenv("OPS_SECRET", "s3cret")
+    s = resolve(GlobalOptions(config=cfg))
+    assert fetch_password(s) == "s3cret"
+    assert "s3cret" not in repr(s) and "s3cret" not in str(s.to_record())
+
+
+def test_password_env_unset_is_config_error(cfg, monkeypatch):
+    monkeypatch.delenv("OPS_SECRET", raising=False)
+    with pytest.raises(ConfigError) as info:
+        fetch_password(resolve(GlobalOptions(config=cfg)))
+    assert "OPS_SECRET" in info.value.message
+
+
+def test_password_cmd_output_is_used_and_failure_reported(tmp_path):
+    script = write(tmp_path / "pw.py", "print('from-cmd')\n")
+    path = write(tmp_path / "c.yaml",
+                 f"profiles:\n  a:\n    jid: a@b.example\n"
+                 f"    password_cmd: {sys.executable} {script}\n"
+                 f"  b:\n    jid: a@b.example\n    password_cmd: {sys.executable} -c 'exit(3)'\n")
+    assert fetch_password(resolve(GlobalOptions(config=path, profile="a"))) == "from-cmd"
+    with pytest.raises(ConfigError) as info:
+        fetch_password(resolve(GlobalOptions(config=path, profile="b")))
+    assert "exit status 3" in info.value.message
+
+
+def test_plain_password_only_from_a_private_file(tmp_path, caplog):
+    body = "profiles:\n  p:\n    jid: a@b.example\n    password: hunter2\n"
+    private = write(tmp_path / "private.yaml", body, 0o600)
+    s = resolve(GlobalOptions(config=private, profile="p"))
+    assert fetch_password(s) == "hunter2"
+    assert "hunter2" not in str(s.to_record())
+    shared = write(tmp_path / "shared.yaml", body, 0o644)
+    with caplog.at_level(logging.WARNING, logger="xiot"):
+        s = resolve(GlobalOptions(config=shared, profile="p"))
+    assert s.credential.source == "prompt"
+    assert any("chmod 600" in r.getMessage() for r in caplog.records)
+
+
+def test_drop_in_profiles_are_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (tmp_path / "xiot" / "config.d").mkdir(parents=True)
+    write(tmp_path / "xiot" / "config.d" / "lab.yaml", "profiles:\n  lab:\n    jid: a@lab.test\n")
+    names = [row["profile"] for row in profile_names(GlobalOptions())]
+    assert names == ["lab"]
+
+
+def test_missing_ca_file_is_config_error(cfg, tmp_path):
+    with pytest.raises(ConfigError):
+        resolve(GlobalOptions(config=cfg, ca=tmp_path / "nope.pem"))

@@ -1,0 +1,79 @@
+"""Renderers: format selection, streaming, stable keys, values that JSON cannot hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+from xiot.output import choose_format, open_sink, render
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+ROWS = [{"jid": "a@x.test", "value": 21.5, "ok": True},
+        {"jid": "b@x.test", "value": None, "ok": False}]
+
+
+def test_default_is_table_on_tty_and_ndjson_otherwise():
+    assert choose_format(None, Tty()) == "table"
+    assert choose_format(None, io.StringIO()) == "ndjson"
+    assert choose_format("csv", Tty()) == "csv"
+
+
+def test_ndjson_streams_each_record_as_it_arrives():
+    out = io.StringIO()
+    sink = open_sink("ndjson", stream=out)
+    sink.emit(ROWS[0])
+    assert json.loads(out.getvalue()) == ROWS[0]  # written before close
+    sink.emit(ROWS[1])
+    sink.close()
+    assert [json.loads(x) for x in out.getvalue().splitlines()] == ROWS
+
+
+def test_json_is_one_document_and_single_unwraps():
+    out = io.StringIO()
+    render(ROWS, "json", stream=out)
+    assert json.loads(out.getvalue()) == ROWS
+    out = io.StringIO()
+    render(ROWS[:1], "json", stream=out, single=True)
+    assert json.loads(out.getvalue()) == ROWS[0]
+
+
+def test_json_handles_datetimes_sets_and_nan():
+    out = io.StringIO()
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    render([{"t": when, "tags": frozenset({"b", "a"}), "v": float("nan")}], "ndjson", stream=out)
+    assert json.loads(out.getvalue()) == {"t": "2026-01-02T03:04:05+00:00",
+                                          "tags": ["a", "b"], "v": None}
+
+
+def test_csv_header_from_columns_and_cells():
+    out = io.StringIO()
+    render(ROWS, "csv", stream=out, columns=["jid", "ok", "value"])
+    assert out.getvalue().splitlines() == ["jid,ok,value", "a@x.test,yes,21.5", "b@x.test,no,"]
+
+
+def test_table_shows_every_value_and_no_colour_when_asked():
+    out = io.StringIO()
+    render(ROWS, "table", stream=out, no_color=True, title="t",
+           styles={"ok": {"yes": "green"}})
+    text = out.getvalue()
+    for needle in ("jid", "a@x.test", "b@x.test", "21.5", "yes", "no"):
+        assert needle in text
+    assert "\x1b[" not in text
+
+
+def test_table_escapes_markup_in_values():
+    out = io.StringIO()
+    render([{"name": "[bold]x[/bold]"}], "table", stream=out, no_color=True)
+    assert "[bold]x[/bold]" in out.getvalue()
+
+
+def test_empty_table_says_so():
+    out = io.StringIO()
+    render([], "table", stream=out, no_color=True)
+    assert "nothing to show" in out.getvalue()
