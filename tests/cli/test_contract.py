@@ -189,3 +189,24 @@ def test_broken_pipe_is_quiet(lab_env):
 
 def test_environment_is_isolated_from_the_user():
     assert "xiot-tests-" in os.environ["XDG_CONFIG_HOME"]
+
+
+def test_demo_runs_every_step_and_cleans_up(lab_env):
+    from xiot.lab import manager
+
+    result = xiot("-o", "json", "demo", "--devices", "3", env=lab_env, timeout=120)
+    assert result.code == 0, result.stderr
+    steps = json.loads(result.stdout)
+    assert [s["name"] for s in steps][0] == "lab up" and steps[-1]["name"] == "lab down"
+    assert all(s["ok"] for s in steps)
+    assert "[3] ping server: ok" in result.stderr
+    assert manager.load("demo") is None
+
+
+def test_python_dash_m_works():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "xiot", "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("xiot ")
