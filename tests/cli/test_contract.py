@@ -210,3 +210,14 @@ def test_python_dash_m_works():
     done = subprocess.run([sys.executable, "-m", "xiot", "--version"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("xiot ")
+
+
+def test_lab_without_prosody_says_how_to_install(tmp_path):
+    env = dict(os.environ, XIOT_PROSODY=str(tmp_path / "no-prosody"))
+    line = xiot("lab", "up", "--name", "never", env=env).assert_clean_error(3)
+    assert "XIOT_PROSODY" in line
+
+
+def test_lab_rejects_a_non_loopback_host():
+    line = xiot("lab", "up", "--name", "never", "--host", "192.0.2.1").assert_clean_error(2)
+    assert "loopback" in line

@@ -145,7 +145,19 @@ Component {q("conference." + cfg.domain)} "muc"
 
 
 def find_prosody() -> tuple[str, str]:
-    """Paths of ``prosody`` and ``prosodyctl``; a LabError saying how to install them if absent."""
+    """Paths of ``prosody`` and ``prosodyctl``; a LabError saying how to install them if absent.
+
+    ``XIOT_PROSODY`` names another build (a newer release, a source checkout) to run instead.
+    """
+    override = os.environ.get("XIOT_PROSODY")
+    if override:
+        prosody = override if os.access(override, os.X_OK) else None
+        ctl = os.path.join(os.path.dirname(override), "prosodyctl")
+        prosodyctl = ctl if os.access(ctl, os.X_OK) else None
+        if not prosody or not prosodyctl:
+            raise LabError(f"XIOT_PROSODY={override} is not an executable prosody next to "
+                           "a prosodyctl", "Point it at a Prosody installation, or unset it")
+        return prosody, prosodyctl
     prosody = shutil.which("prosody") or _existing("/usr/bin/prosody")
     prosodyctl = shutil.which("prosodyctl") or _existing("/usr/bin/prosodyctl")
     if not prosody or not prosodyctl:
