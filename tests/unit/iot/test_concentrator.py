@@ -1,0 +1,137 @@
+"""XEP-0326 subset: client functions against ConcentratorServer's handlers, legacy errors."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import pytest
+
+from tests.unit.iot.harness import Peer, pump, settle
+from xiot.errors import RemoteError
+from xiot.iot import concentrator as conc
+from xiot.iot.control import ControlParameter
+from xiot.iot.model import DataSource, NodeInfo, NodeMessage, NodeRef
+
+JID = "concentrator@example.org/sim"
+CHANGED = datetime(2013, 3, 19, 17, 58, 1)
+NODES = {
+    "MeteringTopology": [
+        NodeInfo(NodeRef("Root", "MeteringTopology"), "Namespace.Root", "None", has_children=True),
+        NodeInfo(
+            NodeRef("Node1", "MeteringTopology"),
+            "Namespace.NodeType1",
+            "WarningUnsigned",
+            is_readable=True,
+            is_controllable=True,
+            has_commands=True,
+            parent_id="Root",
+            last_changed=CHANGED,
+            parameters=(ControlParameter("Address", "int", 17),),
+            messages=(NodeMessage("Battery low.", CHANGED, "Warning", "E1"),),
+        ),
+    ]
+}
+SOURCES = [
+    DataSource("MeteringTopology", "Metering Topology", True, CHANGED),
+    DataSource("MeteringSub", "Sub", False),
+]
+
+
+def run(coro_factory):
+    async def scenario():
+        client, device = Peer("client@example.org/amr"), Peer(JID)
+        conc.ConcentratorServer(
+            device.xmpp, SOURCES, NODES, children={"MeteringTopology": ["MeteringSub"]}
+        )
+        task = asyncio.ensure_future(coro_factory(client.xmpp))
+        await pump(client, device)
+        return await task
+
+    return asyncio.run(scenario())
+
+
+def test_capabilities_and_sources() -> None:
+    capabilities = run(lambda x: conc.get_capabilities(x, JID, 1))
+    assert "getNode" in capabilities and "containsNodes" in capabilities
+    assert [s.source_id for s in run(lambda x: conc.get_all_data_sources(x, JID, 1))] == [
+        "MeteringTopology",
+        "MeteringSub",
+    ]
+    roots = run(lambda x: conc.get_root_data_sources(x, JID, 1))
+    assert roots == (SOURCES[0],)
+    children = run(lambda x: conc.get_child_data_sources(x, JID, "MeteringTopology", 1))
+    assert [s.name for s in children] == ["Sub"]
+
+
+def test_node_lookup() -> None:
+    assert run(lambda x: conc.contains_node(x, JID, NodeRef("Node1", "MeteringTopology"), 1))
+    assert run(lambda x: conc.contains_nodes(x, JID, ["Node1", "Ghost", "Root"], 1)) == (
+        True,
+        False,
+        True,
+    )
+    info = run(lambda x: conc.get_node(x, JID, "Node1", parameters=True, messages=True, timeout=1))
+    assert info == NODES["MeteringTopology"][1]
+    plain = run(lambda x: conc.get_node(x, JID, "Node1", timeout=1))
+    assert plain.parameters == () and plain.state == "WarningUnsigned"
+    several = run(lambda x: conc.get_nodes(x, JID, ["Root", "Node1"], timeout=1))
+    assert [n.node.node_id for n in several] == ["Root", "Node1"]
+    derived = run(
+        lambda x: conc.get_all_nodes(
+            x, JID, "MeteringTopology", only_if_derived_from=["Namespace.NodeType1"], timeout=1
+        )
+    )
+    assert [n.node.node_id for n in derived] == ["Node1"]
+    assert [
+        n.node.node_id
+        for n in run(lambda x: conc.get_root_nodes(x, JID, "MeteringTopology", timeout=1))
+    ] == ["Root"]
+    assert [
+        n.node.node_id for n in run(lambda x: conc.get_child_nodes(x, JID, "Root", timeout=1))
+    ] == ["Node1"]
+
+
+def test_unknown_node_is_a_remote_error_with_condition() -> None:
+    with pytest.raises(RemoteError) as info:
+        run(lambda x: conc.get_node(x, JID, "Ghost", timeout=1))
+    assert info.value.condition == "item-not-found" and "NotFound" in info.value.message
+    with pytest.raises(RemoteError):
+        run(lambda x: conc.get_node_parameters_for_edit(x, JID, "Node1", timeout=1))
+
+
+def test_legacy_response_shapes() -> None:
+    """Responses from other implementations: ``id`` for nodeId, result-only errors."""
+
+    async def scenario(answer: str, call):
+        client = Peer("client@example.org/amr")
+        task = asyncio.ensure_future(call(client.xmpp))
+        await settle()
+        ident = client.last().get("id")
+        client.deliver(answer.format(id=ident))
+        return await task
+
+    node_response = (
+        "<iq xmlns='jabber:client' type='result' id='{id}' from='c@example.org'>"
+        f"<getNodeResponse xmlns='{conc.NS}' result='OK' id='Node1' nodeType='T' "
+        "state='None' hasChildren='false' isReadable='true' lastChanged='2013-03-19T17:58:01'/>"
+        "</iq>"
+    )
+    info = asyncio.run(
+        scenario(node_response, lambda x: conc.get_node(x, "c@example.org", "Node1"))
+    )
+    assert info.node.node_id == "Node1" and info.is_readable and info.last_changed == CHANGED
+    legacy_error = (
+        "<iq xmlns='jabber:client' type='error' id='{id}' from='c@example.org'>"
+        f"<containsNodeResponse xmlns='{conc.NS}' result='InsufficientPrivileges'>"
+        "<error var='nodeId'>Access denied.</error></containsNodeResponse></iq>"
+    )
+    with pytest.raises(RemoteError) as failure:
+        asyncio.run(scenario(legacy_error, lambda x: conc.contains_node(x, "c@example.org", "N")))
+    assert failure.value.condition == "forbidden" and "Access denied." in failure.value.message
+    bad_result = (
+        "<iq xmlns='jabber:client' type='result' id='{id}' from='c@example.org'>"
+        f"<getCapabilitiesResponse xmlns='{conc.NS}' result='NotImplemented'/></iq>"
+    )
+    with pytest.raises(RemoteError):
+        asyncio.run(scenario(bad_result, lambda x: conc.get_capabilities(x, "c@example.org")))

@@ -1,0 +1,708 @@
+"""Result and request types of the IoT protocol layer (XEP-0323, XEP-0325, XEP-0326).
+
+Everything here is a frozen dataclass so that results can be shared between tasks, cached and
+compared without copies.  Each result offers ``to_record()``: a flat dict with stable keys whose
+values are JSON-serialisable, so that renderers (NDJSON, CSV, tables) never need to know XMPP or
+Python types.
+
+The module also holds the XML Schema value codecs (``parse_value``/``format_value``) because the
+sensor-data field types and the control parameter types share them (XEP-0323 §2.9 harmonises the
+two type systems).  Codecs raise ``ValueError`` on malformed text: the caller decides whether that
+is bad user input (``UsageError``) or a misbehaving peer (an error inside a ``Reading``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from xiot.errors import UsageError
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary
+# ---------------------------------------------------------------------------------------------
+
+#: Field categories ("field types" in XEP-0323) that may appear on a returned field.
+HISTORICAL_CATEGORIES: tuple[str, ...] = (
+    "historicalSecond",
+    "historicalMinute",
+    "historicalHour",
+    "historicalDay",
+    "historicalWeek",
+    "historicalMonth",
+    "historicalQuarter",
+    "historicalYear",
+    "historicalOther",
+)
+FIELD_CATEGORIES: tuple[str, ...] = (
+    "momentary",
+    "peak",
+    "status",
+    "computed",
+    "identity",
+    *HISTORICAL_CATEGORIES,
+)
+#: Request-only shorthands: ``all`` sets every category, ``historical`` every historical one.
+REQUEST_SHORTHANDS: tuple[str, ...] = ("all", "historical")
+
+#: QoS flags, in the XEP's order (the reliability ladder is a subset of these).
+QOS_FLAGS: tuple[str, ...] = (
+    "missing",
+    "inProgress",
+    "automaticEstimate",
+    "manualEstimate",
+    "manualReadout",
+    "automaticReadout",
+    "timeOffset",
+    "warning",
+    "error",
+    "signed",
+    "invoiced",
+    "endOfSeries",
+    "powerFailure",
+    "invoiceConfirmed",
+)
+
+#: The ten XEP-0323 field value elements (version 0.3 and later).
+FIELD_TYPES: tuple[str, ...] = (
+    "numeric",
+    "string",
+    "boolean",
+    "date",
+    "dateTime",
+    "duration",
+    "enum",
+    "int",
+    "long",
+    "time",
+)
+#: Older spellings a parser must accept, mapped to the current element name.
+FIELD_TYPE_ALIASES: Mapping[str, str] = {"timeSpan": "duration"}
+
+#: The ten XEP-0325 control parameter elements.
+PARAMETER_TYPES: tuple[str, ...] = (
+    "boolean",
+    "color",
+    "date",
+    "dateTime",
+    "double",
+    "duration",
+    "int",
+    "long",
+    "string",
+    "time",
+)
+
+ReadingStatus = Literal["ok", "partial", "error", "timeout", "offline", "rejected"]
+
+_INT_RANGE = (-(2**31), 2**31 - 1)
+_LONG_RANGE = (-(2**63), 2**63 - 1)
+_DURATION_RE = re.compile(
+    r"^-?P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"
+)
+_COLOR_RE = re.compile(r"^(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})$")
+_ZONE_RE = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
+
+
+# ---------------------------------------------------------------------------------------------
+# XML Schema value codecs
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_bool(text: str) -> bool:
+    """Parse an ``xs:boolean``; peers write ``1``/``0`` as often as ``true``/``false``."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def format_bool(value: bool) -> str:
+    """Emit the canonical ``xs:boolean`` spelling."""
+    return "true" if value else "false"
+
+
+def parse_datetime(text: str) -> datetime:
+    """Parse an ``xs:dateTime``; a value without a zone stays naive ("undefined" zone)."""
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"not a dateTime: {text!r}") from exc
+
+
+def format_datetime(value: datetime) -> str:
+    """Format an ``xs:dateTime``; naive values are sent without a zone, as the XEP does."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _parse_date(text: str) -> date:
+    """Parse an ``xs:date``; a trailing zone is accepted and dropped (dates carry none here)."""
+    stripped = _ZONE_RE.sub("", text.strip())
+    try:
+        return date.fromisoformat(stripped)
+    except ValueError as exc:
+        raise ValueError(f"not a date: {text!r}") from exc
+
+
+def _parse_time(text: str) -> time:
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"not a time: {text!r}") from exc
+
+
+def _parse_duration(text: str) -> str:
+    """Validate an ``xs:duration``; it stays a string because months and years have no
+    fixed length in seconds."""
+    stripped = text.strip()
+    if not _DURATION_RE.match(stripped):
+        raise ValueError(f"not a duration: {text!r}")
+    return stripped
+
+
+def _parse_integer(text: str, bounds: tuple[int, int], kind: str) -> int:
+    try:
+        number = int(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"not an {kind}: {text!r}") from exc
+    if not bounds[0] <= number <= bounds[1]:
+        raise ValueError(f"{kind} out of range: {text!r}")
+    return number
+
+
+def _parse_double(text: str) -> float:
+    stripped = text.strip()
+    special = {"INF": float("inf"), "-INF": float("-inf"), "NaN": float("nan")}
+    if stripped in special:
+        return special[stripped]
+    try:
+        return float(Decimal(stripped))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValueError(f"not a number: {text!r}") from exc
+
+
+def _parse_color(text: str) -> str:
+    stripped = text.strip()
+    if not _COLOR_RE.match(stripped):
+        raise ValueError(f"not a colour (RRGGBB or RRGGBBAA): {text!r}")
+    return stripped.upper()
+
+
+def decimals_of(text: str) -> int | None:
+    """Number of decimals carried by the lexical form (``10.00`` -> 2); XEP-0323 has no
+    ``nrDecimals`` attribute, so precision lives only in the string."""
+    stripped = text.strip()
+    if "e" in stripped.lower() or stripped in ("INF", "-INF", "NaN"):
+        return None
+    if "." not in stripped:
+        return 0
+    return len(stripped.split(".", 1)[1])
+
+
+def format_number(value: float | int | Decimal, decimals: int | None = None) -> str:
+    """Format a numeric value with an explicit decimal count so precision survives the wire."""
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "INF" if value > 0 else "-INF"
+    if decimals is not None:
+        return f"{Decimal(str(value)):.{decimals}f}"
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+_PARSERS: dict[str, Any] = {
+    "boolean": parse_bool,
+    "date": _parse_date,
+    "dateTime": parse_datetime,
+    "time": _parse_time,
+    "duration": _parse_duration,
+    "int": lambda text: _parse_integer(text, _INT_RANGE, "int"),
+    "long": lambda text: _parse_integer(text, _LONG_RANGE, "long"),
+    "numeric": _parse_double,
+    "double": _parse_double,
+    "string": str,
+    "enum": str,
+    "color": _parse_color,
+}
+
+
+def parse_value(type_: str, text: str) -> Any:
+    """Turn the lexical form of a field or parameter value into a Python value.
+
+    Raises ``ValueError`` for malformed text and for unknown type names.
+    """
+    parser = _PARSERS.get(FIELD_TYPE_ALIASES.get(type_, type_))
+    if parser is None:
+        raise ValueError(f"unknown value type {type_!r}")
+    return parser(text)
+
+
+def format_value(type_: str, value: Any, decimals: int | None = None) -> str:
+    """Turn a Python value into the lexical form the XEP expects for ``type_``."""
+    if isinstance(value, str) and type_ not in ("string", "enum"):
+        parse_value(type_, value)  # validate, then send the caller's own spelling
+        return value.strip()
+    if type_ == "boolean":
+        return format_bool(bool(value))
+    if type_ == "dateTime" and isinstance(value, datetime):
+        return format_datetime(value)
+    if type_ in ("date", "time") and isinstance(value, date | time):
+        return value.isoformat()
+    if type_ in ("numeric", "double"):
+        return format_number(value, decimals)
+    if type_ in ("int", "long"):
+        return format_value(type_, str(int(value)))
+    return str(value)
+
+
+def json_value(value: Any) -> Any:
+    """Make a value JSON-serialisable: dates and times become ISO 8601 strings."""
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Addressing
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRef:
+    """A node behind a JID: ``nodeId`` plus the optional ``sourceId`` and ``cacheType``."""
+
+    node_id: str
+    source_id: str | None = None
+    cache_type: str | None = None
+
+    @classmethod
+    def coerce(cls, value: NodeRef | str) -> NodeRef:
+        """Accept a bare node id where a ``NodeRef`` is expected (the common case)."""
+        return value if isinstance(value, NodeRef) else cls(value)
+
+    def matches(self, other: NodeRef) -> bool:
+        """True if ``other`` is this node; unset attributes on ``self`` match anything."""
+        return (
+            self.node_id == other.node_id
+            and (self.source_id is None or self.source_id == other.source_id)
+            and (self.cache_type is None or self.cache_type == other.cache_type)
+        )
+
+    def __str__(self) -> str:
+        parts = [self.node_id]
+        if self.source_id:
+            parts.append(f"source={self.source_id}")
+        if self.cache_type:
+            parts.append(f"cache={self.cache_type}")
+        return " ".join(parts)
+
+
+def _node_record(node: NodeRef | None) -> dict[str, str | None]:
+    return {
+        "node": node.node_id if node else None,
+        "source_id": node.source_id if node else None,
+        "cache_type": node.cache_type if node else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# XEP-0323 sensor data
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One sensor-data field as read from (or reported by) a device.
+
+    ``value`` is the Python value (``float`` for numeric, ``int``, ``bool``, ``date``,
+    ``datetime``, ``time``, or ``str`` for string, enum and duration).  ``raw`` keeps the lexical
+    form as received, because the number of decimals is meaningful (``10`` vs ``10.00``) and a
+    float cannot carry it; ``decimals`` is derived from it.  ``node`` may be given as a string.
+    """
+
+    name: str
+    type: str
+    value: Any
+    node: NodeRef | None = None
+    timestamp: datetime | None = None
+    unit: str | None = None
+    decimals: int | None = None
+    categories: frozenset[str] = frozenset()
+    flags: frozenset[str] = frozenset()
+    writable: bool | None = None
+    data_type: str | None = None
+    module: str | None = None
+    string_ids: str | None = None
+    raw: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.node, str):
+            object.__setattr__(self, "node", NodeRef(self.node))
+        kind = FIELD_TYPE_ALIASES.get(self.type, self.type)
+        if kind not in FIELD_TYPES:
+            raise UsageError(f"unknown field type {self.type!r}", f"use one of {FIELD_TYPES}")
+        object.__setattr__(self, "type", kind)
+        object.__setattr__(self, "categories", frozenset(self.categories))
+        object.__setattr__(self, "flags", frozenset(self.flags))
+        _check_names(self.categories, FIELD_CATEGORIES, "field category")
+        _check_names(self.flags, QOS_FLAGS, "QoS flag")
+
+    @property
+    def lexical(self) -> str:
+        """The value as it goes on the wire: the original text if known, else formatted."""
+        if self.raw is not None:
+            return self.raw
+        return format_value(self.type, self.value, self.decimals)
+
+    def to_record(self) -> dict[str, Any]:
+        """Flat, JSON-ready view of the field with stable keys."""
+        return {
+            **_node_record(self.node),
+            "name": self.name,
+            "type": self.type,
+            "value": json_value(self.value),
+            "raw": self.lexical,
+            "unit": self.unit,
+            "decimals": self.decimals,
+            "timestamp": format_datetime(self.timestamp) if self.timestamp else None,
+            "categories": ",".join(sorted(self.categories)),
+            "flags": ",".join(sorted(self.flags)),
+            "writable": self.writable,
+            "data_type": self.data_type,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NodeError:
+    """A readout error for one node, as carried by a XEP-0323 ``failure`` element."""
+
+    message: str
+    node: NodeRef | None = None
+    timestamp: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.node, str):
+            object.__setattr__(self, "node", NodeRef(self.node))
+
+    def __str__(self) -> str:
+        return f"{self.node.node_id}: {self.message}" if self.node else self.message
+
+
+def _check_names(names: Iterable[str], allowed: Iterable[str], what: str) -> None:
+    allowed_set = set(allowed)
+    unknown = sorted(set(names) - allowed_set)
+    if unknown:
+        raise UsageError(
+            f"unknown {what} {', '.join(unknown)}", f"use one of: {', '.join(sorted(allowed_set))}"
+        )
+
+
+def expand_categories(names: Iterable[str]) -> frozenset[str]:
+    """Resolve the request shorthands ``all`` and ``historical`` into concrete categories.
+
+    Raises ``UsageError`` for names that are neither categories nor shorthands.
+    """
+    result: set[str] = set()
+    for name in names:
+        if name == "all":
+            result.update(FIELD_CATEGORIES)
+        elif name == "historical":
+            result.update(HISTORICAL_CATEGORIES)
+        elif name in FIELD_CATEGORIES:
+            result.add(name)
+        else:
+            _check_names([name], (*FIELD_CATEGORIES, *REQUEST_SHORTHANDS), "field category")
+    return frozenset(result)
+
+
+def _as_datetime(value: datetime | str | None, what: str) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return parse_datetime(value)
+    except ValueError as exc:
+        raise UsageError(
+            f"malformed {what} timestamp {value!r}", "use ISO 8601, e.g. 2013-03-07T16:24:30"
+        ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ReadoutRequest:
+    """What to read: field names, categories, a time range and nodes (all hints to the device).
+
+    Empty ``categories`` means "all" (what a device assumes when no flag is set).  Strings are
+    accepted for the timestamps and nodes and validated here, raising ``UsageError``, so the
+    CLI can pass user input straight through.
+    """
+
+    fields: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+    from_: datetime | None = None
+    to: datetime | None = None
+    nodes: tuple[NodeRef, ...] = ()
+    when: datetime | None = None
+    tokens: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", frozenset(self.fields))
+        object.__setattr__(self, "categories", expand_categories(self.categories))
+        object.__setattr__(self, "from_", _as_datetime(self.from_, "from"))
+        object.__setattr__(self, "to", _as_datetime(self.to, "to"))
+        object.__setattr__(self, "when", _as_datetime(self.when, "when"))
+        object.__setattr__(self, "nodes", tuple(NodeRef.coerce(n) for n in self.nodes))
+        unknown = sorted(set(self.tokens) - {"serviceToken", "deviceToken", "userToken"})
+        if unknown:
+            raise UsageError(f"unknown token attribute {', '.join(unknown)}")
+        if self.from_ and self.to and _comparable(self.from_, self.to) and self.from_ > self.to:
+            raise UsageError("the readout time range ends before it starts")
+
+    def wants_category(self, categories: frozenset[str]) -> bool:
+        """Whether a returned field with these categories is inside the request (a union)."""
+        if not self.categories or not categories:
+            return True
+        return bool(self.categories & categories)
+
+    def wants_time(self, stamp: datetime | None) -> bool:
+        """Whether a timestamp falls in ``from_``..``to``; incomparable zones are let through."""
+        if stamp is None:
+            return True
+        if self.from_ and _comparable(stamp, self.from_) and stamp < self.from_:
+            return False
+        return not (self.to and _comparable(stamp, self.to) and stamp > self.to)
+
+
+def _on_node(item: Field, node: str | None) -> bool:
+    return node is None or (item.node is not None and item.node.node_id == node)
+
+
+def _comparable(a: datetime, b: datetime) -> bool:
+    """Naive and aware datetimes cannot be ordered; the XEP leaves naive zones undefined."""
+    return (a.tzinfo is None) == (b.tzinfo is None)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The outcome of one readout of one JID (possibly several nodes behind it)."""
+
+    jid: str
+    status: ReadingStatus
+    fields: tuple[Field, ...] = ()
+    errors: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    elapsed_ms: float = 0.0
+    node: str | None = None
+    seqnr: int | None = None
+    condition: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def value(self, name: str, node: str | None = None) -> Any:
+        """The value of the newest field called ``name`` (optionally on one node), or None."""
+        matches = [f for f in self.fields if f.name == name and _on_node(f, node)]
+        if not matches:
+            return None
+        # naive and aware stamps cannot be ordered together; compare wall-clock values
+        newest = max(matches, key=lambda f: (f.timestamp or datetime.min).replace(tzinfo=None))
+        return newest.value
+
+    def to_record(self) -> dict[str, Any]:
+        """A flat summary of the readout; values are in ``field_records()``."""
+        return {
+            "jid": self.jid,
+            "node": self.node,
+            "status": self.status,
+            "fields": len(self.fields),
+            "errors": "; ".join(self.errors),
+            "missing": ",".join(self.missing),
+            "elapsed_ms": round(self.elapsed_ms, 1),
+            "condition": self.condition,
+        }
+
+    def field_records(self) -> list[dict[str, Any]]:
+        """One flat record per field, each carrying the JID and the readout status."""
+        return [{"jid": self.jid, "status": self.status, **f.to_record()} for f in self.fields]
+
+
+# ---------------------------------------------------------------------------------------------
+# XEP-0325 control
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ControlParameter:
+    """One typed control parameter to set (XEP-0325 ``set`` child), or a node parameter."""
+
+    name: str
+    type: str
+    value: Any
+
+    def __post_init__(self) -> None:
+        if self.type not in PARAMETER_TYPES:
+            raise UsageError(
+                f"unknown parameter type {self.type!r}", f"use one of: {', '.join(PARAMETER_TYPES)}"
+            )
+        if isinstance(self.value, str) and self.type not in ("string",):
+            try:
+                object.__setattr__(self, "value", parse_value(self.type, self.value))
+            except ValueError as exc:
+                raise UsageError(f"bad value for {self.name} ({self.type}): {exc}") from exc
+
+    @classmethod
+    def parse(cls, assignment: str, default_type: str = "string") -> ControlParameter:
+        """Parse ``name=value`` or ``name:type=value`` as typed on a command line."""
+        if "=" not in assignment:
+            raise UsageError(f"expected NAME[:TYPE]=VALUE, got {assignment!r}")
+        left, text = assignment.split("=", 1)
+        name, _, type_ = left.partition(":")
+        if not name:
+            raise UsageError(f"missing parameter name in {assignment!r}")
+        return cls(name, type_ or default_type, text)
+
+    @property
+    def lexical(self) -> str:
+        return format_value(self.type, self.value)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "value": json_value(self.value)}
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterSpec:
+    """A control parameter a device offers: its type, current value and form metadata."""
+
+    name: str
+    type: str
+    value: Any
+    label: str | None = None
+    description: str | None = None
+    minimum: float | int | None = None
+    maximum: float | int | None = None
+    options: tuple[str, ...] = ()
+    group: str | None = None
+    page: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in PARAMETER_TYPES:
+            raise UsageError(f"unknown parameter type {self.type!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ControlResult:
+    """The outcome of one control request to one JID."""
+
+    jid: str
+    ok: bool
+    node: str | None = None
+    failed_parameters: tuple[str, ...] = ()
+    error: str | None = None
+    condition: str | None = None
+    acknowledged: bool = True
+    applied_nodes: tuple[NodeRef, ...] = ()
+    applied_parameters: tuple[str, ...] = ()
+    elapsed_ms: float = 0.0
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "jid": self.jid,
+            "node": self.node,
+            "ok": self.ok,
+            "acknowledged": self.acknowledged,
+            "failed_parameters": ",".join(self.failed_parameters),
+            "error": self.error,
+            "condition": self.condition,
+            "applied_nodes": ",".join(n.node_id for n in self.applied_nodes),
+            "applied_parameters": ",".join(self.applied_parameters),
+            "elapsed_ms": round(self.elapsed_ms, 1),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# XEP-0326 concentrators
+# ---------------------------------------------------------------------------------------------
+
+NODE_STATES: tuple[str, ...] = (
+    "None",
+    "Information",
+    "WarningSigned",
+    "WarningUnsigned",
+    "ErrorSigned",
+    "ErrorUnsigned",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DataSource:
+    """A data source of a concentrator (``dataSource`` element)."""
+
+    source_id: str
+    name: str | None = None
+    has_children: bool = False
+    last_changed: datetime | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "source_id": self.source_id,
+            "name": self.name,
+            "has_children": self.has_children,
+            "last_changed": format_datetime(self.last_changed) if self.last_changed else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NodeMessage:
+    """A message attached to a node (``message`` element with timestamp, type and eventId)."""
+
+    text: str
+    timestamp: datetime | None = None
+    type: str | None = None
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """What a concentrator says about one node."""
+
+    node: NodeRef
+    node_type: str | None = None
+    state: str | None = None
+    has_children: bool = False
+    is_readable: bool = False
+    is_controllable: bool = False
+    has_commands: bool = False
+    parent_id: str | None = None
+    last_changed: datetime | None = None
+    display_name: str | None = None
+    parameters: tuple[ControlParameter, ...] = ()
+    messages: tuple[NodeMessage, ...] = ()
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            **_node_record(self.node),
+            "node_type": self.node_type,
+            "state": self.state,
+            "has_children": self.has_children,
+            "is_readable": self.is_readable,
+            "is_controllable": self.is_controllable,
+            "has_commands": self.has_commands,
+            "parent_id": self.parent_id,
+            "last_changed": format_datetime(self.last_changed) if self.last_changed else None,
+            "display_name": self.display_name,
+            "messages": len(self.messages),
+            "parameters": ";".join(f"{p.name}={p.lexical}" for p in self.parameters),
+        }
+        return record
