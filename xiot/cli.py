@@ -28,6 +28,7 @@ from xiot import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "ping": ("xiot.commands.ping", "Ping the server or a JID (XEP-0199) and show round trips."),
     "disco": ("xiot.commands.disco", "Show a JID's identities, features and items (XEP-0030)."),
+    "readout": ("xiot.commands.readout", "Read sensor values from devices (XEP-0323)."),
     "lab": ("xiot.commands.lab", "Run a real Prosody on loopback to try xiot against."),
     "demo": ("xiot.commands.demo", "Tour xiot on a private lab it starts and tears down."),
     "config": ("xiot.commands.config", "Show resolved settings and the configured profiles."),

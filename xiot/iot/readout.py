@@ -1,0 +1,69 @@
+"""Fleet readout: resolve the devices the user named, then read them over one connection.
+
+This is what ``xiot readout`` runs; it is a library function so scripts get the same
+behaviour: bare JIDs are resolved from presence, unreachable devices come back as ``Reading``s
+with status ``offline`` (never as exceptions), and readings stream out as they complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from xiot.iot.model import Reading, ReadoutRequest
+from xiot.presence.resolve import Target, resolve_targets
+from xiot.xmpp.jid import Jid
+
+
+async def read_devices(
+    xmpp: Any,
+    jids: Sequence[Jid],
+    request: ReadoutRequest,
+    timeout: float,
+    concurrency: int = 100,
+) -> AsyncIterator[Reading]:
+    """Yield one Reading per requested JID: unreachable ones first, then as they complete."""
+    from xiot.iot.sensordata import read_many
+
+    targets = await resolve_targets(xmpp, jids, timeout)
+    reachable: list[Target] = []
+    for target in targets:
+        if target.jid is None:
+            yield unreachable(target, request)
+        else:
+            reachable.append(target)
+    async for reading in read_many(xmpp, [t.jid for t in reachable if t.jid], request,
+                                   timeout, concurrency):
+        yield reading
+
+
+def unreachable(target: Target, request: ReadoutRequest) -> Reading:
+    """A Reading for a device that could not be addressed at all."""
+    node = request.nodes[0].node_id if len(request.nodes) == 1 else None
+    return Reading(jid=target.requested, status="offline", fields=(),
+                   errors=(target.reason or target.status,), missing=(), elapsed_ms=0.0,
+                   node=node, condition=target.status)
+
+
+#: Columns of a readout row, in order: identity, value, then detail.
+ROW_COLUMNS = ("jid", "node", "name", "value", "unit", "timestamp", "status", "type",
+               "categories", "flags", "raw", "decimals", "writable", "source_id", "cache_type",
+               "data_type", "error")
+TABLE_COLUMNS = ("jid", "node", "name", "value", "unit", "timestamp", "status", "error")
+
+
+def reading_rows(reading: Reading) -> list[dict[str, Any]]:
+    """Flat rows for output: one per field, plus one naming each failure or missing part."""
+    rows = []
+    for record in reading.field_records():
+        rows.append({key: record.get(key) for key in ROW_COLUMNS} | {"error": None})
+    problems = list(reading.errors)
+    if reading.missing:
+        problems.append("missing: " + ", ".join(reading.missing))
+    if reading.status != "ok" and not problems:
+        problems.append(reading.condition or reading.status)
+    if problems:
+        rows.append({key: None for key in ROW_COLUMNS} | {
+            "jid": reading.jid, "node": reading.node, "status": reading.status,
+            "error": "; ".join(problems)})
+    return rows
