@@ -29,8 +29,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ping": ("xiot.commands.ping", "Ping the server or a JID (XEP-0199) and show round trips."),
     "disco": ("xiot.commands.disco", "Show a JID's identities, features and items (XEP-0030)."),
     "readout": ("xiot.commands.readout", "Read sensor values from devices (XEP-0323)."),
+    "control": ("xiot.commands.control", "Set device parameters or show control forms "
+                "(XEP-0325)."),
+    "nodes": ("xiot.commands.nodes", "Browse a concentrator's sources and nodes (XEP-0326)."),
+    "sim": ("xiot.commands.sim", "Run simulated devices on the lab or any server."),
     "lab": ("xiot.commands.lab", "Run a real Prosody on loopback to try xiot against."),
     "demo": ("xiot.commands.demo", "Tour xiot on a private lab it starts and tears down."),
+    "probe": ("xiot.commands.probe", "Check XMPP domains: DNS, TLS, certificates, streams, HTTP."),
     "config": ("xiot.commands.config", "Show resolved settings and the configured profiles."),
 }
 
@@ -111,6 +116,8 @@ class OutputChoice(StrEnum):
     json = "json"
     ndjson = "ndjson"
     csv = "csv"
+    nagios = "nagios"
+    openmetrics = "openmetrics"
 
 
 def _version(value: bool) -> None:
@@ -144,7 +151,7 @@ def root(
         "XIOT_TIMEOUT]."),
     output: OutputChoice | None = typer.Option(
         None, "-o", "--output", help="table, json, ndjson or csv [default: table on a "
-        "terminal, ndjson otherwise]."),
+        "terminal, ndjson otherwise]; nagios and openmetrics for probe."),
     no_color: bool = typer.Option(False, "--no-color", help="No colour (NO_COLOR is honoured)."),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True,
                                 help="More detail on stderr (-vv for protocol debug)."),

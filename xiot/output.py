@@ -154,7 +154,7 @@ class TableSink:
         from rich.table import Table
 
         console = Console(file=self.stream, no_color=self.no_color or _no_color_env(),
-                          highlight=False, soft_wrap=False)
+                          highlight=False, soft_wrap=False, width=_table_width(self.stream))
         if not self.records:
             console.print("(nothing to show)", style="dim")
             return
@@ -172,6 +172,16 @@ class TableSink:
         text = escape(cell_text(value))
         style = self.styles.get(column, {}).get(cell_text(value))
         return f"[{style}]{text}[/]" if style and text else text
+
+
+def _table_width(stream: IO[str]) -> int | None:
+    """The terminal's width, or a generous one when a table is written to a pipe or file
+    (rich would otherwise fold every column into 80 characters)."""
+    isatty = getattr(stream, "isatty", None)
+    if isatty is not None and isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() else 200
 
 
 def _no_color_env() -> bool:

@@ -396,7 +396,8 @@ def parameters_from_form(form: DataForm, values: Mapping[str, Any]) -> tuple[Con
     unknown = [name for name in values if name not in order or name == SESSION_VAR]
     if unknown:
         known = ", ".join(f.var for f in form.parameters)
-        raise UsageError(f"the control form has no parameter {', '.join(unknown)}", known)
+        raise UsageError(f"the control form has no parameter {', '.join(unknown)}",
+                         f"It offers: {known}")
     result = []
     for name in sorted(values, key=order.__getitem__):
         field = form.field(name)

@@ -1,0 +1,98 @@
+"""``xiot control``: set parameters on devices and show their control forms (XEP-0325)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from xiot.commands import common
+
+app = common.typer_app(
+    help="Set control parameters on a device, or show its control form (XEP-0325).",
+    no_args_is_help=True,
+    epilog="""\b
+Examples:
+  xiot control relay3@plant.example set Output=true
+  xiot control thermo7@plant.example set Setpoint=21.5
+  xiot control dimmer2@plant.example set Level:int=40 On:boolean=true
+  xiot control thermo7@plant.example form
+  xiot control gw@plant.example set --node Relay1 Output=false
+  xiot control relay3@plant.example set Output=false --message     (no acknowledgement)
+
+\b
+Types come from the device's control form unless given as NAME:TYPE=VALUE
+(boolean, color, date, dateTime, double, duration, int, long, string, time).
+Exit status: 0 when the device accepted, 1 when it refused (the failing parameters are
+named), 7 when it refused the request as a whole.""",
+)
+
+
+@app.callback()
+def control(
+    ctx: typer.Context,
+    jid: str = typer.Argument(..., help="Device JID (bare: resolved from presence)."),
+) -> None:
+    """Set control parameters on a device, or show its control form (XEP-0325)."""
+    from xiot.xmpp.jid import parse_jid
+
+    ctx.meta["control_target"] = parse_jid(jid)
+
+
+NODE = typer.Option(None, "--node", help="Node behind a concentrator (repeatable).",
+                    show_default=False)
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    assignments: list[str] = typer.Argument(..., help="NAME=VALUE or NAME:TYPE=VALUE."),
+    message: bool = typer.Option(False, "--message", help="Send in a message: no "
+                                 "acknowledgement, no error report."),
+    node: list[str] = NODE,
+) -> None:
+    """Set one or more parameters in one request (all applied, or none)."""
+    from xiot.iot.actions import Assignment
+
+    jid, nodes = ctx.meta["control_target"], tuple(node or ())
+    parsed = [Assignment.parse(a) for a in assignments]
+    cfg = common.settings(ctx)
+    result = common.run(_set(cfg, jid, parsed, nodes, message))
+    out = common.sink(ctx, single=True, styles={"ok": {"yes": "green", "no": "red"}})
+    out.emit(result.to_record())
+    out.close()
+    if not result.ok:
+        failed = ", ".join(result.failed_parameters) or "the request"
+        print(f"xiot: {result.jid} refused {failed}: {result.error or result.condition}",
+              file=sys.stderr)
+        raise typer.Exit(1)
+
+
+async def _set(cfg, jid, parsed, nodes, message):  # type: ignore[no-untyped-def]
+    from xiot.iot.actions import control_set
+    from xiot.xmpp.session import Session
+
+    async with Session(cfg) as session:
+        return await control_set(session.client, jid, parsed, nodes, message, cfg.timeout)
+
+
+@app.command("form")
+def form(ctx: typer.Context, node: list[str] = NODE) -> None:
+    """Show the control form: each parameter's type, current value, range and options."""
+    from xiot.iot.actions import FORM_COLUMNS, form_rows
+
+    jid, nodes = ctx.meta["control_target"], tuple(node or ())
+    cfg = common.settings(ctx)
+    data = common.run(_form(cfg, jid, nodes))
+    out = common.sink(ctx, columns=FORM_COLUMNS, title=data.title)
+    for row in form_rows(data):
+        out.emit(row)
+    out.close()
+
+
+async def _form(cfg, jid, nodes):  # type: ignore[no-untyped-def]
+    from xiot.iot.actions import control_form
+    from xiot.xmpp.session import Session
+
+    async with Session(cfg) as session:
+        return await control_form(session.client, jid, nodes, cfg.timeout)

@@ -1,0 +1,112 @@
+"""``xiot nodes``: browse a concentrator's data sources and nodes (XEP-0326)."""
+
+from __future__ import annotations
+
+import typer
+
+from xiot.commands import common
+
+app = common.typer_app(
+    help="Browse a concentrator's data sources and nodes (XEP-0326).",
+    no_args_is_help=True,
+    epilog="""\b
+Examples:
+  xiot nodes gw@plant.example sources             data sources behind the gateway
+  xiot nodes gw@plant.example list                every node of every source
+  xiot nodes gw@plant.example list --source Sim --parameters
+  xiot nodes gw@plant.example info Sensor1
+  xiot nodes gw@plant.example capabilities
+Read or control a node through the concentrator with readout/control --node:
+  xiot readout gw@plant.example --node Sensor1
+  xiot control gw@plant.example set --node Relay1 Output=true""",
+)
+
+
+@app.callback()
+def nodes(ctx: typer.Context,
+          jid: str = typer.Argument(..., help="Concentrator JID (bare: from presence).")) -> None:
+    """Browse a concentrator's data sources and nodes (XEP-0326)."""
+    from xiot.xmpp.jid import parse_jid
+
+    ctx.meta["concentrator"] = parse_jid(jid)
+
+
+async def _with_concentrator(ctx: typer.Context, action):  # type: ignore[no-untyped-def]
+    from xiot.iot.actions import resolve_device
+    from xiot.xmpp.session import Session
+
+    cfg = common.settings(ctx)
+    async with Session(cfg) as session:
+        full = await resolve_device(session.client, ctx.meta["concentrator"], cfg.timeout)
+        return await action(session.client, full, cfg.timeout)
+
+
+def _emit(ctx: typer.Context, records, columns=None) -> None:  # type: ignore[no-untyped-def]
+    out = common.sink(ctx, columns=columns)
+    for record in records:
+        out.emit(record)
+    out.close()
+
+
+@app.command("capabilities")
+def capabilities(ctx: typer.Context) -> None:
+    """The XEP-0326 operations the concentrator supports."""
+    from xiot.iot.concentrator import get_capabilities
+
+    names = common.run(_with_concentrator(
+        ctx, lambda x, j, t: get_capabilities(x, j, timeout=t)))
+    _emit(ctx, [{"capability": n} for n in names])
+
+
+@app.command("sources")
+def sources(ctx: typer.Context) -> None:
+    """Every data source of the concentrator."""
+    from xiot.iot.concentrator import get_all_data_sources
+
+    found = common.run(_with_concentrator(
+        ctx, lambda x, j, t: get_all_data_sources(x, j, timeout=t)))
+    _emit(ctx, [s.to_record() for s in found],
+          ("source_id", "name", "has_children", "last_changed"))
+
+
+NODE_COLUMNS = ("node", "source_id", "node_type", "display_name", "state", "is_readable",
+                "is_controllable", "has_children", "parent_id", "parameters")
+
+
+@app.command("list")
+def list_nodes(
+    ctx: typer.Context,
+    source: list[str] = typer.Option(None, "--source", help="Only this data source "
+                                     "(repeatable) [default: all].", show_default=False),
+    parameters: bool = typer.Option(False, "--parameters", help="Include node parameters."),
+) -> None:
+    """The nodes of the concentrator's data sources."""
+    from xiot.iot.concentrator import get_all_data_sources, get_all_nodes
+
+    async def action(xmpp, jid, timeout):  # type: ignore[no-untyped-def]
+        ids = list(source or [s.source_id for s in
+                              await get_all_data_sources(xmpp, jid, timeout=timeout)])
+        found = []
+        for source_id in ids:
+            found += await get_all_nodes(xmpp, jid, source_id, parameters=parameters,
+                                         timeout=timeout)
+        return found
+
+    found = common.run(_with_concentrator(ctx, action))
+    _emit(ctx, [n.to_record() for n in found], NODE_COLUMNS)
+
+
+@app.command("info")
+def info(
+    ctx: typer.Context,
+    node: str = typer.Argument(..., help="Node id."),
+    source: str | None = typer.Option(None, "--source", help="Data source of the node."),
+) -> None:
+    """What the concentrator says about one node, with its parameters."""
+    from xiot.iot.concentrator import get_node
+    from xiot.iot.model import NodeRef
+
+    ref = NodeRef(node, source)
+    found = common.run(_with_concentrator(
+        ctx, lambda x, j, t: get_node(x, j, ref, parameters=True, messages=True, timeout=t)))
+    _emit(ctx, [found.to_record()], NODE_COLUMNS)

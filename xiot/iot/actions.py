@@ -1,0 +1,124 @@
+"""Control actions as the command line means them: resolve the device, type the values, set.
+
+``xiot control dev@x set Output=true`` gives no types; the device's own control form says what
+each parameter is, so the form is fetched first unless every value carries ``:type``.  A
+device that offers no form gets types inferred from the literals, and says so in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from xiot.errors import CheckFailed, RemoteError, Timeout
+from xiot.iot.model import ControlParameter, ControlResult
+from xiot.xmpp.forms import DataForm
+from xiot.xmpp.jid import Jid
+
+log = logging.getLogger("xiot")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """``name[:type]=value`` as typed; ``type`` is None when the user left it to the device."""
+
+    name: str
+    type: str | None
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> Assignment:
+        from xiot.errors import UsageError
+
+        left, sep, value = text.partition("=")
+        name, _, kind = left.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"expected NAME=VALUE or NAME:TYPE=VALUE, got '{text}'",
+                             "For example: Output=true  Setpoint:double=21.5")
+        return cls(name.strip(), kind.strip() or None, value)
+
+
+async def resolve_device(xmpp: Any, jid: Jid, timeout: float) -> str:
+    """The full JID to address; CheckFailed (exit 1) when the device cannot be reached."""
+    from xiot.presence.resolve import resolve_targets
+
+    (target,) = await resolve_targets(xmpp, [jid], timeout)
+    if target.jid is None:
+        raise CheckFailed(target.reason or f"{jid} is not reachable",
+                          "Check that the device is online (xiot readout shows it)")
+    return target.jid
+
+
+def infer_type(text: str) -> str:
+    """The XEP-0325 type a literal most likely means, for devices without a form."""
+    if text.lower() in ("true", "false"):
+        return "boolean"
+    try:
+        int(text)
+        return "int"
+    except ValueError:
+        pass
+    try:
+        float(text)
+        return "double"
+    except ValueError:
+        return "string"
+
+
+async def typed_parameters(
+    xmpp: Any, jid: str, assignments: Sequence[Assignment], nodes: Sequence[str], timeout: float
+) -> tuple[ControlParameter, ...]:
+    """Typed parameters: explicit types as given, the rest typed by the control form."""
+    if all(a.type for a in assignments):
+        return tuple(ControlParameter(a.name, a.type or "string", a.text) for a in assignments)
+    from xiot.iot.control import get_form, parameters_from_form
+
+    try:
+        form = await get_form(xmpp, jid, nodes=nodes, timeout=timeout)
+    except (RemoteError, Timeout) as exc:
+        log.info("no control form from %s (%s); inferring types from the values", jid,
+                 exc.message)
+        return tuple(ControlParameter(a.name, a.type or infer_type(a.text), a.text)
+                     for a in assignments)
+    untyped = {a.name: a.text for a in assignments if not a.type}
+    from_form = {p.name: p for p in parameters_from_form(form, untyped)}
+    return tuple(
+        ControlParameter(a.name, a.type, a.text) if a.type else from_form[a.name]
+        for a in assignments
+    )
+
+
+async def control_set(
+    xmpp: Any, jid: Jid, assignments: Sequence[Assignment], nodes: Sequence[str],
+    use_message: bool, timeout: float,
+) -> ControlResult:
+    from xiot.iot.control import set_parameters
+
+    full = await resolve_device(xmpp, jid, timeout)
+    params = await typed_parameters(xmpp, full, assignments, nodes, timeout)
+    return await set_parameters(xmpp, full, params, nodes=nodes, use_message=use_message,
+                                timeout=timeout)
+
+
+async def control_form(xmpp: Any, jid: Jid, nodes: Sequence[str], timeout: float) -> DataForm:
+    from xiot.iot.control import get_form
+
+    full = await resolve_device(xmpp, jid, timeout)
+    return await get_form(xmpp, full, nodes=nodes, timeout=timeout)
+
+
+FORM_COLUMNS = ("name", "type", "value", "label", "min", "max", "options", "required")
+
+
+def form_rows(form: DataForm) -> list[dict[str, Any]]:
+    """The form's parameters as rows: what can be set, its type, range and current value."""
+    rows = []
+    for f in form.parameters:
+        rows.append({
+            "name": f.var, "type": f.parameter_type or f.type, "value": f.value,
+            "label": f.label, "min": f.minimum, "max": f.maximum,
+            "options": ",".join(o.value for o in f.options), "required": f.required,
+        })
+    return rows
