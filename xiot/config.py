@@ -25,7 +25,7 @@ log = logging.getLogger("xiot")
 
 TlsMode = Literal["auto", "starttls", "direct"]
 TLS_MODES: tuple[str, ...] = ("auto", "starttls", "direct")
-OUTPUT_FORMATS: tuple[str, ...] = ("table", "json", "ndjson", "csv")
+OUTPUT_FORMATS: tuple[str, ...] = ("table", "json", "ndjson", "csv", "nagios", "openmetrics")
 DEFAULT_TIMEOUT = 10.0
 PROFILE_KEYS = {
     "jid", "server", "port", "tls", "ca", "insecure", "timeout",

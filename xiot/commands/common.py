@@ -12,6 +12,9 @@ from xiot.output import Sink, choose_format, open_sink
 
 T = TypeVar("T")
 
+#: Formats only ``xiot probe`` renders: they summarise a whole run rather than list records.
+MONITORING_FORMATS = ("nagios", "openmetrics")
+
 
 def typer_app(**kwargs: Any) -> typer.Typer:
     """A command group's Typer with the root's conventions: plain help (fast, and it pipes
@@ -51,12 +54,18 @@ def sink(
 ) -> Sink:
     """An output sink in the format the user asked for (or the TTY default)."""
     opts = options(ctx)
-    fmt = choose_format(opts.output or _env_output())
+    fmt = choose_format(opts.output or env_output())
+    if fmt in MONITORING_FORMATS:
+        from xiot.errors import UsageError
+
+        raise UsageError(f"-o {fmt} is only available for 'xiot probe'",
+                         "Use table, json, ndjson or csv")
     return open_sink(fmt, columns=columns, title=title, no_color=opts.no_color,
                      single=single, styles=styles)
 
 
-def _env_output() -> str | None:
+def env_output() -> str | None:
+    """``XIOT_OUTPUT``, if set: the format when no ``-o`` is given."""
     import os
 
     value = os.environ.get("XIOT_OUTPUT")

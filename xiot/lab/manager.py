@@ -22,6 +22,7 @@ from xiot.errors import LabError, UsageError
 from xiot.lab import prosody
 from xiot.lab.accounts import Account, make_accounts, provision
 from xiot.lab.ca import CertificateAuthority, CertSpec, write_pem
+from xiot.lab.ca import self_signed as self_signed_cert
 from xiot.lab.ports import free_ports
 
 DEFAULT_DOMAIN = "xiot.test"
@@ -103,8 +104,15 @@ def up(
     host: str = DEFAULT_HOST,
     write_profile: bool = True,
     attempts: int = 3,
+    cert: CertSpec | None = None,
+    self_signed: bool = False,
 ) -> tuple[Lab, bool]:
-    """Start the lab ``name``; returns (lab, started) where started is False if it was running."""
+    """Start the lab ``name``; returns (lab, started) where started is False if it was running.
+
+    ``cert`` replaces the server certificate the lab's CA issues (probe tests use it for
+    expired, wrongly named or otherName-only certificates); ``self_signed`` makes the server
+    present a certificate that no CA issued, as a forgotten default install does.
+    """
     if not 0 <= devices <= MAX_DEVICES:
         raise UsageError(f"--devices {devices} is out of range", f"Use 0 to {MAX_DEVICES}")
     _check_loopback(host)
@@ -120,7 +128,7 @@ def up(
     directory.mkdir(parents=True, mode=0o700)
     accounts = make_accounts(domain, devices)
     _write_accounts_csv(directory / "accounts.csv", accounts)
-    certs = _make_certificates(directory, domain)
+    certs = _make_certificates(directory, domain, cert, self_signed)
     provision(directory / "data", accounts)
     last_error: LabError | None = None
     for _ in range(attempts):
@@ -216,15 +224,16 @@ def _write_accounts_csv(path: Path, accounts: list[Account]) -> None:
             writer.writerow([a.user, a.jid, a.password, a.role])
 
 
-def _make_certificates(directory: Path, domain: str) -> tuple[Path, Path]:
+def _make_certificates(
+    directory: Path, domain: str, spec: CertSpec | None = None, self_signed: bool = False
+) -> tuple[Path, Path]:
     """A private CA and a server certificate naming the domain and its components."""
     ca = CertificateAuthority.create(name=f"xiot lab CA ({domain})")
     ca.write(directory / "ca.pem", directory / "ca.key")
     names = (domain, f"pubsub.{domain}", f"conference.{domain}", "localhost")
-    cert, key = ca.issue(
-        CertSpec(common_name=domain, dns_names=names, ip_addresses=("127.0.0.1", "::1"),
-                 xmpp_addrs=(domain,))
-    )
+    spec = spec or CertSpec(common_name=domain, dns_names=names,
+                            ip_addresses=("127.0.0.1", "::1"), xmpp_addrs=(domain,))
+    cert, key = self_signed_cert(spec) if self_signed else ca.issue(spec)
     (directory / "certs").mkdir(mode=0o700)
     cert_path, key_path = directory / "certs" / "server.crt", directory / "certs" / "server.key"
     write_pem(cert_path, key_path, cert, key)
