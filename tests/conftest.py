@@ -26,6 +26,8 @@ for _var in ("XIOT_PROFILE", "XIOT_CONFIG", "XIOT_JID", "XIOT_SERVER", "XIOT_PAS
 LAB_NAME = "testlab"
 LAB_DEVICES = 50
 
+pytest_plugins = ["tests.fleet"]
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from xiot.lab import manager
@@ -58,3 +60,6 @@ def lab_env(lab) -> dict[str, str]:
     env = dict(os.environ)
     env["XIOT_PROFILE"] = LAB_NAME
     return env
+
+
+from tests.probe_world import probe_world  # noqa: E402,F401  (the probe tests' loopback world)

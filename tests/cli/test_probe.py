@@ -1,0 +1,115 @@
+"""``xiot probe`` end to end: formats, exit codes and clean errors, against the loopback world."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import xiot
+from tests.probe_world import World, closed_port
+from xiot.lab.dns import serve_dns
+
+pytestmark = pytest.mark.integration
+
+
+def probe_args(world: World, *args: str) -> list[str]:
+    return ["probe", *args, "--resolver", world.resolver, "--ca", str(world.ca),
+            "--web-base", world.web_base, "--timeout", "3"]
+
+
+def test_ndjson_records_and_exit_zero(probe_world: World) -> None:
+    result = xiot(*probe_args(probe_world, "xiot.test", "-o", "ndjson"))
+    assert result.code == 0, result.stderr
+    records = result.ndjson()
+    assert {r["domain"] for r in records} == {"xiot.test"}
+    assert all(set(r) >= {"schema", "id", "status", "elapsed_ms", "message", "endpoint"}
+               for r in records)
+    assert {"dns.srv.xmpp-client", "tls.identity", "web.websocket"} <= {r["id"] for r in records}
+
+
+def test_failed_check_exits_one_and_table_groups(probe_world: World) -> None:
+    result = xiot(*probe_args(probe_world, "expired.test", "xiot.test", "-o", "table",
+                              "--no-color"))
+    assert result.code == 1, result.stderr
+    assert "expired.test" in result.stdout and "tls.expiry" in result.stdout
+
+
+def test_nagios_output_and_codes(probe_world: World) -> None:
+    ok = xiot(*probe_args(probe_world, "xiot.test", "--only", "dns,tls", "-o", "nagios"))
+    assert ok.code == 0, ok.stdout
+    assert ok.stdout.startswith("XMPP PROBE OK - ") and "|" in ok.stdout
+    assert "'xiot.test_cert_days'=" in ok.stdout
+    warn = xiot(*probe_args(probe_world, "xiot.test", "--only", "tls", "--warn-days", "400",
+                            "-o", "nagios"))
+    assert warn.code == 1 and warn.stdout.startswith("XMPP PROBE WARNING")
+    crit = xiot(*probe_args(probe_world, "expired.test", "--only", "tls", "-o", "nagios"))
+    assert crit.code == 2 and crit.stdout.startswith("XMPP PROBE CRITICAL")
+    assert len(crit.stdout.strip().splitlines()) == 1
+
+
+def test_nagios_unknown_when_the_probe_cannot_run(probe_world: World) -> None:
+    args = probe_args(probe_world, "xiot.test", "-o", "nagios")
+    args[args.index("--resolver") + 1] = f"127.0.0.1:{closed_port()}"
+    result = xiot(*args)
+    assert result.code == 3
+    assert result.stdout.startswith("XMPP PROBE UNKNOWN - ")
+    assert "Traceback" not in result.stderr
+
+
+def test_openmetrics(probe_world: World) -> None:
+    result = xiot(*probe_args(probe_world, "xiot.test", "closed.test", "--kind", "client",
+                              "--skip", "web", "-o", "openmetrics"))
+    assert result.code == 1
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "# EOF"
+    assert 'xiot_probe_success{domain="closed.test"} 0' in lines
+    assert 'xiot_probe_success{domain="xiot.test"} 1' in lines
+    assert any(line.startswith("xiot_probe_cert_days_left{") for line in lines)
+
+
+def test_domains_from_stdin_and_watch(probe_world: World) -> None:
+    result = xiot(*probe_args(probe_world, "-f", "-", "--only", "dns", "--watch", "0.1",
+                              "--rounds", "2", "-o", "ndjson"), stdin="xiot.test\n# note\n")
+    assert result.code == 0, result.stderr
+    rounds = {r["round"] for r in result.ndjson()}
+    assert rounds == {1}  # nothing changed in round 2, so nothing was printed for it
+
+
+def test_login_with_the_lab_profile(probe_world: World, lab_env) -> None:
+    result = xiot(*probe_args(probe_world, "xiot.test", "--login", "--only", "login",
+                              "-o", "ndjson"), env=lab_env)
+    assert result.code == 0, result.stderr
+    assert [(r["id"], r["status"]) for r in result.ndjson()] == [
+        ("login.auth", "ok"), ("login.bind", "ok"), ("login.ping", "ok")]
+
+
+@pytest.mark.parametrize(("args", "code", "words"), [
+    (["probe", "bad domain!"], 2, "not a valid domain"),
+    (["probe", "user@xiot.test"], 2, "not a domain"),
+    (["probe"], 2, "no domain"),
+    (["probe", "xiot.test", "--only", "nonsense"], 2, "unknown check group"),
+    (["probe", "xiot.test", "--resolver", "not-an-ip"], 2, "not an IP address"),
+    (["probe", "xiot.test", "-o", "nagios", "--watch", "5"], 3, "--watch"),
+    (["ping", "-o", "nagios"], 2, "only available for 'xiot probe'"),
+])
+def test_bad_input_is_one_clean_line(args: list[str], code: int, words: str) -> None:
+    line = xiot(*args).assert_clean_error(code) if code != 3 else None
+    if line is None:  # -o nagios: UNKNOWN on stdout, the reason on stderr, exit 3
+        result = xiot(*args)
+        assert result.code == 3 and result.stdout.startswith("XMPP PROBE UNKNOWN")
+        line = result.stderr
+    assert words in line
+
+
+def test_unreachable_resolver_exits_four(probe_world: World) -> None:
+    args = probe_args(probe_world, "xiot.test")
+    args[args.index("--resolver") + 1] = f"127.0.0.1:{closed_port()}"
+    line = xiot(*args).assert_clean_error(4)
+    assert "did not answer" in line
+
+
+def test_garbage_resolver_exits_four(probe_world: World) -> None:
+    with serve_dns([], zones=["test"], mode="garbage") as (host, port):
+        args = probe_args(probe_world, "xiot.test")
+        args[args.index("--resolver") + 1] = f"{host}:{port}"
+        line = xiot(*args).assert_clean_error(4)
+    assert "garbage" in line
