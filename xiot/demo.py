@@ -1,13 +1,14 @@
-"""The newcomer's tour: a lab, then real exchanges against it, then tear-down.
+"""The newcomer's tour: a lab, a simulated fleet, real readouts and control, then tear-down.
 
 Each step yields a ``StepOutcome`` as it finishes, so the command can print progress live and
-the tests can check what happened without parsing text.
+the tests can check what happened without parsing text.  Everything runs against a real
+Prosody on loopback; the simulated devices are real XMPP clients of their own accounts.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,41 +31,127 @@ class StepOutcome:
                 "elapsed_ms": round(self.elapsed_ms, 1)}
 
 
+class _Steps:
+    """Numbers the steps and times each one from the end of the previous one."""
+
+    def __init__(self) -> None:
+        self.number = 0
+        self.clock = time.perf_counter()
+
+    def __call__(self, name: str, ok: bool, detail: str) -> StepOutcome:
+        now = time.perf_counter()
+        self.number += 1
+        outcome = StepOutcome(self.number, name, ok, detail, (now - self.clock) * 1000)
+        self.clock = now
+        return outcome
+
+
 async def run_demo(name: str = "demo", devices: int = 20, keep: bool = False
                    ) -> AsyncIterator[StepOutcome]:
-    """Bring up lab ``name``, ping and disco it, and take it down again unless ``keep``."""
-    from xiot.xmpp.disco import get_info, get_items
-    from xiot.xmpp.ping import ping_once
-    from xiot.xmpp.session import Session
+    """Lab ``name`` with ``devices`` simulated devices, exercised and (unless keep) removed."""
+    from xiot.sim.fleet import Fleet, FleetOptions, SimAccount
 
-    clock = time.perf_counter()
-
-    def outcome(step: int, title: str, ok: bool, detail: str) -> StepOutcome:
-        nonlocal clock
-        now = time.perf_counter()
-        elapsed, clock = (now - clock) * 1000, now
-        return StepOutcome(step, title, ok, detail, elapsed)
-
+    step = _Steps()
     lab, started = manager.up(name=name, devices=devices)
-    yield outcome(1, "lab up", True,
-                  f"Prosody {lab.prosody_version} on {lab.host}:{lab.ports['c2s']}, "
-                  f"{lab.devices} device accounts" + ("" if started else " (already running)"))
+    yield step("lab up", True,
+               f"Prosody {lab.prosody_version} on {lab.host}:{lab.ports['c2s']}, "
+               f"{lab.devices} device accounts" + ("" if started else " (already running)"))
     try:
         settings = replace(resolve(GlobalOptions(profile=name)), timeout=10)
-        async with Session(settings) as session:
-            yield outcome(2, "log in", True,
-                          f"{session.client.boundjid} over {session.endpoint}")
-            pong = await ping_once(session.client, lab.domain, 1, settings.timeout)
-            yield outcome(3, "ping server", pong.status == "ok",
-                          f"{pong.rtt_ms:.2f} ms" if pong.rtt_ms else str(pong.error))
-            info = await get_info(session.client, lab.domain, None, settings.timeout)
-            yield outcome(4, "disco server", True,
-                          f"{len(info.features)} features, e.g. "
-                          + ", ".join(f for f in info.features if "ping" in f or "register" in f))
-            items = await get_items(session.client, lab.domain, None, settings.timeout)
-            yield outcome(5, "disco items", True, ", ".join(i.jid for i in items.items))
+        accounts = [SimAccount(a.jid, a.password) for a in manager.accounts(lab)
+                    if a.role == "device"]
+        async with Fleet(settings, accounts, FleetOptions(seed=1)) as fleet:
+            kinds = sorted({d.model.kind for d in fleet.devices})
+            yield step("simulated devices", not fleet.failed,
+                       f"{len(fleet.online)} online ({', '.join(kinds)})")
+            async for outcome in _operator_steps(settings, fleet, step):
+                yield outcome
     finally:
         if not keep:
             manager.down(name)
     if not keep:
-        yield outcome(6, "lab down", True, f"stopped pid {lab.pid}, removed {lab.directory}")
+        yield step("lab down", True, f"stopped pid {lab.pid}, removed {lab.directory}")
+
+
+async def _operator_steps(settings: Any, fleet: Any, step: Callable[..., StepOutcome]
+                          ) -> AsyncIterator[StepOutcome]:
+    """What an operator does: log in, see who is online, read, switch, read again."""
+    from xiot.iot.model import ReadoutRequest
+    from xiot.presence.resolve import resolve_targets
+    from xiot.xmpp.jid import parse_jid
+    from xiot.xmpp.session import Session
+
+    plain = [d for d in fleet.devices if d.model.kind != "concentrator"]
+    relay = next(d for d in fleet.devices if d.model.kind == "relay")
+    gateway = next((d for d in fleet.devices if d.model.kind == "concentrator"), None)
+    async with Session(settings) as session:
+        yield step("operator log-in", True, f"{session.client.boundjid} over {session.endpoint}")
+        jids = [parse_jid(d.account.jid) for d in fleet.devices]
+        targets = await resolve_targets(session.client, jids, settings.timeout)
+        online = sum(t.status == "ok" for t in targets)
+        yield step("presence", online == len(jids), f"{online} of {len(jids)} devices online")
+
+        momentary = ReadoutRequest(categories=frozenset({"momentary"}))
+        readings = await _read(session, [d.account.jid for d in plain], momentary, settings)
+        gateways = [d for d in fleet.devices if d.model.kind == "concentrator"]
+        if gateways:
+            behind = ReadoutRequest(categories=frozenset({"momentary"}),
+                                    nodes=tuple(gateways[0].model.children))
+            readings += await _read(session, [d.account.jid for d in gateways], behind,
+                                    settings)
+        values = sum(len(r.fields) for r in readings)
+        failed = [r.jid for r in readings if r.status != "ok"]
+        sample = _sample(readings)
+        yield step("readout all", not failed,
+                   f"{len(readings)} devices, {values} values, {len(failed)} failed; {sample}")
+
+        before = await _value(session, relay.account.jid, "Output", settings)
+        result = await _switch(session, relay.account.jid, not before, settings)
+        after = await _value(session, relay.account.jid, "Output", settings)
+        yield step("control", result.ok and after is (not before),
+                   f"{relay.account.jid} Output {_onoff(before)} -> {_onoff(after)} "
+                   f"(set acknowledged in {result.elapsed_ms:.1f} ms)")
+
+        if gateway is not None:
+            nodes = ReadoutRequest(categories=frozenset({"momentary"}), nodes=("Sensor1",))
+            (reading,) = await _read(session, [gateway.account.jid], nodes, settings)
+            yield step("concentrator node", reading.status == "ok",
+                       f"{gateway.account.jid} node Sensor1: "
+                       f"Temperature {reading.value('Temperature')} °C")
+
+
+async def _read(session: Any, jids: list[str], request: Any, settings: Any) -> list[Any]:
+    from xiot.iot.readout import read_devices
+    from xiot.xmpp.jid import parse_jid
+
+    return [r async for r in read_devices(session.client, [parse_jid(j) for j in jids],
+                                          request, settings.timeout)]
+
+
+async def _value(session: Any, jid: str, name: str, settings: Any) -> Any:
+    from xiot.iot.model import ReadoutRequest
+
+    request = ReadoutRequest(fields=frozenset({name}), categories=frozenset({"momentary"}))
+    (reading,) = await _read(session, [jid], request, settings)
+    return reading.value(name)
+
+
+async def _switch(session: Any, jid: str, on: bool, settings: Any) -> Any:
+    from xiot.iot.actions import Assignment, control_set
+    from xiot.xmpp.jid import parse_jid
+
+    return await control_set(session.client, parse_jid(jid),
+                             [Assignment.parse(f"Output={'true' if on else 'false'}")], (),
+                             False, settings.timeout)
+
+
+def _sample(readings: list[Any]) -> str:
+    for reading in sorted(readings, key=lambda r: r.jid):
+        value = reading.value("Temperature")
+        if value is not None:
+            return f"e.g. {reading.jid.split('/')[0]} Temperature {value} °C"
+    return ""
+
+
+def _onoff(value: Any) -> str:
+    return "on" if value is True else "off" if value is False else "unknown"

@@ -197,9 +197,13 @@ def test_demo_runs_every_step_and_cleans_up(lab_env):
     result = xiot("-o", "json", "demo", "--devices", "3", env=lab_env, timeout=120)
     assert result.code == 0, result.stderr
     steps = json.loads(result.stdout)
-    assert [s["name"] for s in steps][0] == "lab up" and steps[-1]["name"] == "lab down"
+    names = [s["name"] for s in steps]
+    assert names[0] == "lab up" and names[-1] == "lab down"
+    assert {"simulated devices", "readout all", "control"} <= set(names)
     assert all(s["ok"] for s in steps)
-    assert "[3] ping server: ok" in result.stderr
+    control = next(s for s in steps if s["name"] == "control")
+    assert "Output off -> on" in control["detail"] or "Output on -> off" in control["detail"]
+    assert "readout all: ok - 3 devices" in result.stderr
     assert manager.load("demo") is None
 
 

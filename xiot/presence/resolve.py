@@ -72,25 +72,50 @@ class PresenceTracker:
         return f"{bare}/{resource}" if resource else bare
 
 
+@dataclass
+class _SessionPresence:
+    """Per-connection state: the server sends the presence burst and the roster only once."""
+
+    tracker: PresenceTracker
+    subscribed: set[str]
+    started: float
+
+
+_ATTR = "_xiot_presence"
+
+
+async def _session_presence(xmpp: Any, timeout: float) -> _SessionPresence:
+    state = getattr(xmpp, _ATTR, None)
+    if state is not None:
+        return state
+    tracker = PresenceTracker(xmpp)
+    roster_task = asyncio.ensure_future(xmpp.get_roster(timeout=timeout))
+    # Negative priority: messages to our bare JID should never land in this short session.
+    xmpp.send_presence(ppriority=-1)
+    started = time.monotonic()
+    roster = await _wait_roster(roster_task, timeout)
+    subscribed = {jid for jid, sub in roster.items() if sub in ("to", "both")}
+    state = _SessionPresence(tracker, subscribed, started)
+    setattr(xmpp, _ATTR, state)
+    return state
+
+
 async def resolve_targets(
     xmpp: Any, jids: Sequence[Jid], timeout: float, settle: float = SETTLE_SECONDS
 ) -> list[Target]:
-    """A ``Target`` per requested JID; full JIDs are taken as given, with no round trip."""
+    """A ``Target`` per requested JID; full JIDs are taken as given, with no round trip.
+
+    The first call on a connection announces our presence and reads the roster; later calls
+    reuse what the server has pushed since, so a session can resolve devices many times.
+    """
     bare = {j.bare for j in jids if not j.is_full}
     if not bare:
         return [Target(str(j), str(j), "ok") for j in jids]
-    tracker = PresenceTracker(xmpp)
-    try:
-        roster_task = asyncio.ensure_future(xmpp.get_roster(timeout=timeout))
-        # Negative priority: messages to our bare JID should never land in this short session.
-        xmpp.send_presence(ppriority=-1)
-        roster = await _wait_roster(roster_task, timeout)
-        subscribed = {jid for jid, sub in roster.items() if sub in ("to", "both")}
-        waiting = bare & subscribed
-        await _wait_for_presences(tracker, waiting, time.monotonic() + timeout, settle)
-        return [_target(j, tracker, subscribed) for j in jids]
-    finally:
-        tracker.close()
+    state = await _session_presence(xmpp, timeout)
+    waiting = bare & state.subscribed
+    await _wait_for_presences(state.tracker, waiting, time.monotonic() + timeout, settle,
+                              state.started)
+    return [_target(j, state.tracker, state.subscribed) for j in jids]
 
 
 async def _wait_roster(task: asyncio.Future[Any], timeout: float) -> dict[str, str]:
@@ -104,9 +129,8 @@ async def _wait_roster(task: asyncio.Future[Any], timeout: float) -> dict[str, s
 
 
 async def _wait_for_presences(
-    tracker: PresenceTracker, waiting: set[str], deadline: float, settle: float
+    tracker: PresenceTracker, waiting: set[str], deadline: float, settle: float, started: float
 ) -> None:
-    started = time.monotonic()
     while True:
         missing = {b for b in waiting if tracker.best(b) is None}
         now = time.monotonic()

@@ -13,6 +13,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from typing import Any, ClassVar
 
 from xiot.iot.model import (
@@ -92,6 +93,10 @@ class SimDevice:
             Field("Online", "boolean", True, timestamp=now, categories=cats, flags=flags),
             Field("Uptime", "duration", _iso_duration(uptime), timestamp=now, categories=cats,
                   flags=flags),
+            Field("Last boot", "dateTime", now - uptime, timestamp=now, categories=cats,
+                  flags=flags),
+            Field("Installed", "date", (now - timedelta(days=400)).date(), timestamp=now,
+                  categories=cats, flags=flags),
         ]
 
     def history(self, request: ReadoutRequest, now: datetime) -> Iterator[Field]:
@@ -193,6 +198,8 @@ class Meter(SimDevice):
                   data_type="Tariff", categories=frozenset({"momentary"}),
                   flags=frozenset({"automaticReadout"})),
             Field("Pulses", "long", int(self.energy_kwh * 1000), timestamp=now,
+                  categories=frozenset({"momentary"}), flags=frozenset({"automaticReadout"})),
+            Field("Night tariff from", "time", dtime(22, 0), timestamp=now,
                   categories=frozenset({"momentary"}), flags=frozenset({"automaticReadout"})),
         ]
         for phase in range(1, self.phases + 1):

@@ -201,6 +201,11 @@ class Session:
             await asyncio.wait_for(xmpp.disconnect(wait=1.0), 2.0)
         except (TimeoutError, Exception):  # a close that fails must not hide the real outcome
             _abandon(xmpp)
+        # slixmpp leaves its output-filter task running; cancelled here, it cannot complain
+        # later from a closed event loop.
+        filters = getattr(xmpp, "_run_out_filters", None)
+        if filters is not None and not filters.done():
+            filters.cancel()
 
 
 def _watch_outcome(

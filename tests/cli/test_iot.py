@@ -1,0 +1,165 @@
+"""readout, control, nodes and sim as a user runs them: output, exit codes, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+from tests.helpers import xiot
+
+
+def test_readout_streams_rows_and_exits_0(fleet, lab_env):
+    result = xiot("readout", "dev0001@xiot.test", "dev0002@xiot.test", env=lab_env)
+    assert result.code == 0, result.stderr
+    rows = result.ndjson()
+    assert {r["jid"] for r in rows} == {"dev0001@xiot.test/sim", "dev0002@xiot.test/sim"}
+    assert all(r["status"] == "ok" and r["error"] is None for r in rows)
+    temperature = next(r for r in rows if r["name"] == "Temperature")
+    assert temperature["unit"] == "°C" and isinstance(temperature["value"], float)
+
+
+def test_readout_failure_exits_1_and_names_it(fleet, lab_env):
+    result = xiot("readout", "dev0001@xiot.test", "dev0047@xiot.test", env=lab_env)
+    assert result.code == 1
+    failed = [r for r in result.ndjson() if r["status"] != "ok"]
+    assert len(failed) == 1 and failed[0]["jid"] == "dev0047@xiot.test"
+    assert "offline" in failed[0]["error"]
+
+
+def test_readout_from_stdin_csv_and_csv_output(fleet, lab_env):
+    listing = "jid,kind\ndev0003@xiot.test,relay\ndev0008@xiot.test,relay\n"
+    result = xiot("-o", "csv", "readout", "--from-file", "-", "--fields", "Output",
+                  env=lab_env, stdin=listing)
+    assert result.code == 0, result.stderr
+    header, *lines = result.stdout.splitlines()
+    assert header.startswith("jid,node,name,value,unit,timestamp,status")
+    assert sorted(line.split(",")[0] for line in lines) == ["dev0003@xiot.test/sim",
+                                                            "dev0008@xiot.test/sim"]
+
+
+def test_partial_readout_keeps_values_and_names_what_is_missing(fleet, lab_env):
+    result = xiot("readout", "dev0003@xiot.test", "--fields", "Output,Level", env=lab_env)
+    assert result.code == 1
+    rows = result.ndjson()
+    assert any(r["name"] == "Output" and r["value"] in (True, False) for r in rows)
+    problem = next(r for r in rows if r["error"])
+    assert problem["status"] == "partial" and "Level" in problem["error"]
+
+
+def test_readout_watch_repeats(fleet, lab_env):
+    result = xiot("readout", "dev0006@xiot.test", "--fields", "Temperature", "--watch", "0.5",
+                  "--rounds", "2", env=lab_env)
+    assert result.code == 0
+    assert len(result.ndjson()) == 2
+
+
+def test_control_set_then_readout_shows_it(fleet, lab_env):
+    result = xiot("control", "dev0013@xiot.test", "set", "Output=true", env=lab_env)
+    assert result.code == 0, result.stderr
+    assert result.ndjson()[0]["ok"] is True
+    rows = xiot("readout", "dev0013@xiot.test", "--fields", "Output", env=lab_env).ndjson()
+    assert rows[0]["value"] is True
+
+
+def test_control_refusal_exits_1_naming_the_parameter(fleet, lab_env):
+    result = xiot("control", "dev0011@xiot.test", "set", "Setpoint:double=80", env=lab_env)
+    assert result.code == 1
+    assert result.ndjson()[0]["failed_parameters"] == "Setpoint"
+    assert "Setpoint" in result.stderr
+
+
+def test_control_form_as_json(fleet, lab_env):
+    result = xiot("-o", "json", "control", "dev0014@xiot.test", "form", env=lab_env)
+    assert result.code == 0
+    assert {r["name"]: r["type"] for r in json.loads(result.stdout)} == {"Level": "int",
+                                                                         "On": "boolean"}
+
+
+def test_nodes_list_and_node_readout(fleet, lab_env):
+    listing = xiot("nodes", "dev0010@xiot.test", "list", env=lab_env)
+    assert listing.code == 0
+    assert {r["node"] for r in listing.ndjson()} >= {"Sensor1", "Relay2"}
+    reading = xiot("readout", "dev0010@xiot.test", "--node", "Sensor3", env=lab_env)
+    assert reading.code == 0 and {r["node"] for r in reading.ndjson()} == {"Sensor3"}
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_unknown_category_exits_2(lab_env):
+    line = xiot("readout", "dev0001@xiot.test", "--types", "momentary,bogus",
+                env=lab_env).assert_clean_error(2)
+    assert "bogus" in line
+
+
+def test_malformed_from_exits_2(lab_env):
+    line = xiot("readout", "dev0001@xiot.test", "--types", "historical", "--from",
+                "yesterday-ish", env=lab_env).assert_clean_error(2)
+    assert "--from" in line
+
+
+def test_empty_jid_list_exits_2(lab_env):
+    line = xiot("readout", env=lab_env).assert_clean_error(2)
+    assert "no devices" in line
+    xiot("readout", "--from-file", "-", env=lab_env, stdin="\n# nothing\n").assert_clean_error(2)
+
+
+def test_unparsable_csv_exits_2(lab_env, tmp_path):
+    bad = tmp_path / "devices.csv"
+    bad.write_text("jid,kind\ndev0001@xiot.test,relay,extra\n")
+    line = xiot("readout", "--from-file", str(bad), env=lab_env).assert_clean_error(2)
+    assert "devices.csv:2" in line
+    nojid = tmp_path / "nojid.csv"
+    nojid.write_text("name,kind\nx,relay\n")
+    xiot("readout", "--from-file", str(nojid), env=lab_env).assert_clean_error(2)
+
+
+def test_bad_assignment_exits_2(lab_env):
+    line = xiot("control", "dev0001@xiot.test", "set", "Setpoint", env=lab_env)\
+        .assert_clean_error(2)
+    assert "NAME=VALUE" in line
+
+
+# ------------------------------------------------------------------ the simulator itself
+
+
+def test_sim_run_brings_devices_online_and_stops_cleanly_on_ctrl_c(lab, lab_env):
+    proc = subprocess.Popen(
+        ["xiot", "sim", "run", "--lab", "testlab", "--devices", "35", "--seed", "3",
+         "-o", "ndjson"], env=lab_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        deadline = time.monotonic() + 60
+        ready = ""
+        while "online" not in ready and time.monotonic() < deadline:
+            ready = proc.stderr.readline()
+        assert "35 devices online, 0 failed" in ready
+        # dev0031..dev0035 are not run by the session fleet: they answer only via this sim.
+        result = xiot("readout", "dev0032@xiot.test", env=lab_env)
+        assert result.code == 0, result.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "stopped" in err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert sum(e["event"] == "online" for e in events) == 35
+    assert events[-1]["event"] == "stopped"
+
+
+def test_sim_rejects_unknown_kinds(lab_env):
+    line = xiot("sim", "run", "--lab", "testlab", "--kinds", "toaster",
+                env=lab_env).assert_clean_error(2)
+    assert "toaster" in line
+
+
+def test_sim_without_lab_says_how_to_start_one(lab_env):
+    line = xiot("sim", "run", "--lab", "nolab", env=lab_env).assert_clean_error(3)
+    assert "xiot lab up" in line
+
+
+def test_environment_keeps_profile():
+    assert "XIOT_PROFILE" not in os.environ
