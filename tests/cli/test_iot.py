@@ -126,27 +126,34 @@ def test_bad_assignment_exits_2(lab_env):
 # ------------------------------------------------------------------ the simulator itself
 
 
-def test_sim_run_brings_devices_online_and_stops_cleanly_on_ctrl_c(lab, lab_env):
+def test_sim_run_brings_devices_online_and_stops_cleanly_on_ctrl_c(lab, lab_env,
+                                                                    lab_accounts, tmp_path):
+    # Accounts the session fleet does not run: the same full JID logged in twice would make
+    # the server close the older stream.
+    listing = tmp_path / "devices.csv"
+    listing.touch(mode=0o600)
+    listing.write_text("jid,password,kind\n" + "".join(
+        f"{a.jid},{a.password},relay\n" for name, a in sorted(lab_accounts.items())
+        if "dev0031" <= name <= "dev0035"))
     proc = subprocess.Popen(
-        ["xiot", "sim", "run", "--lab", "testlab", "--devices", "35", "--seed", "3",
-         "-o", "ndjson"], env=lab_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        ["xiot", "sim", "run", "--accounts", str(listing), "--seed", "3", "-o", "ndjson"],
+        env=lab_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         ready = ""
         while "online" not in ready and time.monotonic() < deadline:
             ready = proc.stderr.readline()
-        assert "35 devices online, 0 failed" in ready
-        # dev0031..dev0035 are not run by the session fleet: they answer only via this sim.
+        assert "5 devices online, 0 failed" in ready
         result = xiot("readout", "dev0032@xiot.test", env=lab_env)
         assert result.code == 0, result.stderr
+        assert {r["name"] for r in result.ndjson()} == {"Output", "Switch count"}
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "Traceback" not in err and "stopped" in err
     events = [json.loads(line) for line in out.splitlines()]
-    assert sum(e["event"] == "online" for e in events) == 35
+    assert sum(e["event"] == "online" for e in events) == 5
     assert events[-1]["event"] == "stopped"
 
 
