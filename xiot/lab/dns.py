@@ -336,6 +336,8 @@ def _bind_pair(host: str) -> tuple[socket.socket, socket.socket]:
     for _ in range(_BIND_ATTEMPTS):
         udp = socket.socket(family, socket.SOCK_DGRAM)
         try:
+            # Room for a burst of queries from a probe of many domains at once.
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
             udp.bind((host, 0))
             port = udp.getsockname()[1]
             tcp = socket.socket(family, socket.SOCK_STREAM)

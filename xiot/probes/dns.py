@@ -77,6 +77,8 @@ SERVICES: dict[str, ServiceInfo] = {
 }
 
 DEFAULT_TIMEOUT = 5.0
+#: Seconds before the first UDP retransmission; each further one waits twice as long.
+UDP_RETRY_AFTER = 1.0
 #: Aliases followed for one name before we call it a loop.
 MAX_CNAME_HOPS = 8
 #: Records, targets and addresses beyond these are ignored (and said so), to bound the work.
@@ -399,10 +401,21 @@ async def _ask(
             family, socket.SOCK_DGRAM, 0, None, (server.host, server.port)
         )
         async with sock:
-            response = await dns.asyncquery.udp(
-                query, server.host, timeout=timeout, port=server.port, sock=sock,
-                raise_on_truncation=True, ignore_unexpected=True,
-            )
+            # UDP gets lost (a busy resolver's receive buffer overflows when many domains
+            # are probed at once): resend after 1 s, 2 s, ... within the budget (RFC 1035 4.2.1).
+            wait = UDP_RETRY_AFTER
+            while True:
+                left = timeout - (time.monotonic() - started)
+                try:
+                    response = await dns.asyncquery.udp(
+                        query, server.host, timeout=min(wait, left), port=server.port,
+                        sock=sock, raise_on_truncation=True, ignore_unexpected=True,
+                    )
+                    break
+                except dns.exception.Timeout:
+                    if wait >= left:
+                        raise
+                    wait *= 2
     except dns.message.Truncated:
         left = max(timeout - (time.monotonic() - started), 0.05)
         response = await dns.asyncquery.tcp(query, server.host, timeout=left, port=server.port)
