@@ -92,6 +92,8 @@ def test_lab_status_and_accounts_show_no_passwords(lab_env, lab_accounts):
     accounts = xiot("lab", "accounts", "--name", "testlab", env=lab_env)
     rows = accounts.ndjson()
     assert {r["role"] for r in rows} == {"admin", "device"}
+    devices = xiot("lab", "accounts", "--name", "testlab", "--role", "device", env=lab_env)
+    assert len(devices.ndjson()) == len(rows) - 1
     for account in lab_accounts.values():
         assert account.password not in accounts.stdout
 

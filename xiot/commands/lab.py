@@ -89,8 +89,15 @@ def status(ctx: typer.Context, name: str | None = typer.Option(
 
 
 @app.command("accounts")
-def accounts(ctx: typer.Context, name: str = NAME) -> None:
-    """List the lab's accounts (JID and role; passwords stay in the lab's accounts.csv)."""
+def accounts(
+    ctx: typer.Context,
+    name: str = NAME,
+    role: str | None = typer.Option(None, "--role", help="Only 'admin' or 'device' accounts."),
+) -> None:
+    """List the lab's accounts (JID and role; passwords stay in the lab's accounts.csv).
+
+    'xiot lab accounts --role device -o csv | xiot readout -f -' reads every device.
+    """
     from xiot.lab import manager
 
     lab = manager.load(name)
@@ -100,6 +107,8 @@ def accounts(ctx: typer.Context, name: str = NAME) -> None:
         raise LabError(f"no lab '{name}'", f"Start it with 'xiot lab up --name {name}'")
     out = common.sink(ctx, columns=("jid", "user", "role"))
     for account in manager.accounts(lab):
+        if role and account.role != role:
+            continue
         out.emit({"jid": account.jid, "user": account.user, "role": account.role})
     out.close()
 
