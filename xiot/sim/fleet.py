@@ -119,6 +119,9 @@ class SimulatedDevice:
         self.session: Any = None
         self.servers: list[Any] = []
         self.online = False
+        self.stopping = False
+        self._connection: tuple[Settings, ssl.SSLContext] | None = None
+        self._reconnect_task: asyncio.Task[None] | None = None
 
     @property
     def full_jid(self) -> str:
@@ -127,6 +130,7 @@ class SimulatedDevice:
     async def start(self, settings: Settings, ssl_context: ssl.SSLContext) -> None:
         from xiot.xmpp.session import Session
 
+        self._connection = (settings, ssl_context)
         self.session = Session(settings.with_jid(self.full_jid), plugins=("xep_0030",),
                                password=self.account.password, send_presence=True,
                                ssl_context=ssl_context)
@@ -136,8 +140,43 @@ class SimulatedDevice:
             xmpp.plugin["xep_0030"].add_feature(feature)
         xmpp.plugin["xep_0030"].add_identity("device", self.model.kind, name=self.model.name)
         self._attach(xmpp)
+        xmpp.add_event_handler("disconnected", self._on_disconnected)
         self.online = True
         self.emit(FleetEvent(time.time(), self.full_jid, "online", self.model.kind))
+
+    def _on_disconnected(self, _reason: Any) -> None:
+        """A real device reconnects when its stream drops; so does a simulated one."""
+        if self.stopping or self._reconnect_task is not None:
+            return
+        self.online = False
+        self.emit(FleetEvent(time.time(), self.full_jid, "offline", "connection lost"))
+        self._reconnect_task = asyncio.ensure_future(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        from xiot.errors import XiotError
+
+        assert self._connection is not None
+        delay = 1.0
+        try:
+            self._detach()
+            if self.session is not None:
+                await self.session.close()
+            while not self.stopping:
+                await asyncio.sleep(delay)
+                try:
+                    await self.start(*self._connection)
+                    return
+                except XiotError as exc:
+                    self.emit(FleetEvent(time.time(), self.full_jid, "login-failed",
+                                         f"{exc.message}; retrying in {delay * 2:g}s"))
+                    delay = min(delay * 2, 30.0)
+        finally:
+            self._reconnect_task = None
+
+    def _detach(self) -> None:
+        for server in self.servers:
+            server.close()
+        self.servers.clear()
 
     def _attach(self, xmpp: Any) -> None:
         from xiot.iot.control import ControlServer
@@ -208,9 +247,10 @@ class SimulatedDevice:
             self.emit(FleetEvent(time.time(), self.full_jid, "online", "churn"))
 
     async def stop(self) -> None:
-        for server in self.servers:
-            server.close()
-        self.servers.clear()
+        self.stopping = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+        self._detach()
         if self.session is not None:
             await self.session.close()
         self.online = False

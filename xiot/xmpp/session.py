@@ -201,11 +201,7 @@ class Session:
             await asyncio.wait_for(xmpp.disconnect(wait=1.0), 2.0)
         except (TimeoutError, Exception):  # a close that fails must not hide the real outcome
             _abandon(xmpp)
-        # slixmpp leaves its output-filter task running; cancelled here, it cannot complain
-        # later from a closed event loop.
-        filters = getattr(xmpp, "_run_out_filters", None)
-        if filters is not None and not filters.done():
-            filters.cancel()
+        _stop_filters(xmpp)
 
 
 def _watch_outcome(
@@ -292,6 +288,19 @@ def _abandon(xmpp: slixmpp.ClientXMPP) -> None:
         xmpp.abort()
     except Exception:  # already torn down
         log.debug("abort after failure raised", exc_info=True)
+    _stop_filters(xmpp)
+
+
+def _stop_filters(xmpp: slixmpp.ClientXMPP) -> None:
+    """Cancel slixmpp's output-filter task while the loop still runs.
+
+    Left pending, it is cancelled by ``XMLStream.__del__`` whenever the garbage collector gets
+    to the object, which after the loop has closed raises "Event loop is closed" from inside
+    whatever code happened to trigger the collection.
+    """
+    filters = getattr(xmpp, "_run_out_filters", None)
+    if filters is not None and not filters.done():
+        filters.cancel()
 
 
 def _summarise(errors: list[XiotError], endpoints: list[Endpoint], timeout: float) -> XiotError:

@@ -156,3 +156,17 @@ def test_silent_device_times_out_while_others_are_reported(fleet, lab_accounts,
     readings = {r.jid: r for r in asyncio.run(scenario())}
     assert readings["dev0043@xiot.test/mute"].status == "timeout"
     assert readings["dev0006@xiot.test/sim"].status == "ok"
+
+
+def test_device_whose_stream_drops_reconnects(fleet, admin_settings):
+    import time as _time
+
+    device = fleet.fleet.by_jid("dev0026@xiot.test")
+    fleet.call(lambda: device.session.client.abort())
+    deadline = _time.monotonic() + 20
+    while _time.monotonic() < deadline:
+        _time.sleep(0.2)
+        if device.online and device.session.xmpp is not None:
+            break
+    reading = read(admin_settings, ["dev0026@xiot.test"])["dev0026@xiot.test"]
+    assert reading.status == "ok"
