@@ -1,0 +1,73 @@
+"""Device lists from arguments and files, times as operators type them, readout rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from xiot.commands.targets import collect_jids
+from xiot.errors import UsageError
+from xiot.iot.model import Field, Reading
+from xiot.iot.readout import ROW_COLUMNS, reading_rows
+from xiot.timespec import parse_when
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def test_jids_from_arguments_and_file_without_duplicates(tmp_path):
+    listing = tmp_path / "devices.txt"
+    listing.write_text("# fleet\ndev1@x.test\n\ndev2@x.test\ndev1@x.test\n")
+    jids = collect_jids(["dev3@x.test"], str(listing))
+    assert [str(j) for j in jids] == ["dev3@x.test", "dev1@x.test", "dev2@x.test"]
+
+
+def test_jids_from_a_csv_column(tmp_path):
+    listing = tmp_path / "devices.csv"
+    listing.write_text("user,jid\na,dev1@x.test\nb,dev2@x.test/sim\n")
+    assert [str(j) for j in collect_jids([], str(listing))] == ["dev1@x.test",
+                                                                "dev2@x.test/sim"]
+
+
+def test_bad_lists_are_usage_errors(tmp_path):
+    with pytest.raises(UsageError):
+        collect_jids([], None)
+    with pytest.raises(UsageError):
+        collect_jids([], str(tmp_path / "missing.txt"))
+    ragged = tmp_path / "r.csv"
+    ragged.write_text("jid,kind\ndev1@x.test\n")
+    with pytest.raises(UsageError) as info:
+        collect_jids([], str(ragged))
+    assert "r.csv:2" in info.value.message
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("now", NOW),
+    ("-24h", NOW - timedelta(hours=24)),
+    ("-30m", NOW - timedelta(minutes=30)),
+    ("-7d", NOW - timedelta(days=7)),
+    ("2026-11-20T08:00:00Z", datetime(2026, 11, 20, 8, tzinfo=UTC)),
+    ("2026-11-20", datetime(2026, 11, 20, tzinfo=UTC)),
+])
+def test_parse_when(text, expected):
+    assert parse_when(text, "--from", NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "-24x", "24h", "2026-13-01"])
+def test_parse_when_rejects(text):
+    with pytest.raises(UsageError) as info:
+        parse_when(text, "--from", NOW)
+    assert "--from" in info.value.message
+
+
+def test_rows_have_stable_keys_and_name_failures():
+    field = Field("Temperature", "numeric", 21.5, node="Device01", unit="°C",
+                  timestamp=NOW, categories=frozenset({"momentary"}))
+    partial = Reading("d@x.test/sim", "partial", (field,), (), ("Humidity",), 3.0)
+    rows = reading_rows(partial)
+    assert all(tuple(r) == ROW_COLUMNS for r in rows)
+    assert rows[0]["value"] == 21.5 and rows[0]["error"] is None
+    assert rows[1]["status"] == "partial" and rows[1]["error"] == "missing: Humidity"
+    offline = Reading("e@x.test", "offline", (), ("e@x.test is offline",), (), 0.0)
+    (row,) = reading_rows(offline)
+    assert row["name"] is None and "offline" in row["error"]
