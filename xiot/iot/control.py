@@ -36,7 +36,13 @@ from xiot.iot.model import (
     format_value,
     parse_value,
 )
-from xiot.iot.sensordata import error_info, error_reply, node_to_xml, nodes_from_xml
+from xiot.iot.sensordata import (
+    TOKEN_ATTRIBUTES,
+    error_info,
+    error_reply,
+    node_to_xml,
+    nodes_from_xml,
+)
 from xiot.xmpp.forms import (
     PARAMETER_TO_DATATYPE,
     SESSION_VAR,
@@ -54,7 +60,6 @@ from xiot.xmpp.forms import (
 log = logging.getLogger(__name__)
 
 NS = "urn:xmpp:iot:control"
-TOKEN_ATTRIBUTES: tuple[str, ...] = ("serviceToken", "deviceToken", "userToken")
 
 
 def _q(tag: str, ns: str = NS) -> str:
