@@ -4,7 +4,9 @@ Probe tests need SRV, XEP-0368, ``.``-target, CNAME and missing-record domains w
 the machine's resolver or the Internet, so the lab answers for its own zones on a loopback
 address and a free port.  It runs in a background thread so that synchronous and asyncio tests
 can both use it, and it can misbehave on purpose (garbage, wrong ids, silence, SERVFAIL) so
-that the probe's error paths are tested against a real socket rather than a mock.
+that the probe's error paths are tested against a real socket rather than a mock.  ``delay``
+makes it answer like a resolver across a network: every answer leaves that many seconds after
+its query arrived, and queries that arrive meanwhile are answered on their own schedule.
 
 Example::
 
@@ -17,9 +19,12 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import selectors
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -47,6 +52,10 @@ MAX_CNAME_HOPS = 8
 _TCP_READ_TIMEOUT = 1.0
 _SELECT_INTERVAL = 0.05
 _BIND_ATTEMPTS = 20
+#: TCP connections answered at the same time when answers are delayed (others wait their turn).
+_DELAYED_TCP_WORKERS = 32
+#: Upper bound of ``delay``: a lab server that answers later than this is a mistake.
+MAX_DELAY = 10.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,8 @@ class LabDnsServer:
     ``silent`` never answers, ``servfail``/``refused`` answer with that rcode.
     ``authenticated`` sets the AD bit, as a validating resolver would for signed zones.
     ``truncate_udp`` answers every UDP query with TC set, forcing clients over to TCP.
+    ``delay`` (seconds, at most ``MAX_DELAY``) holds every answer back that long after its
+    query arrived, without holding up other queries: an emulated round trip to a far resolver.
     """
 
     def __init__(
@@ -95,8 +106,12 @@ class LabDnsServer:
         mode: Mode = "normal",
         authenticated: bool = False,
         truncate_udp: bool = False,
+        delay: float = 0.0,
     ) -> None:
+        if not 0 <= delay <= MAX_DELAY:
+            raise LabError(f"the lab DNS server's delay must be 0-{MAX_DELAY:g} s, not {delay}")
         self.host = host
+        self.delay = delay
         self.mode: Mode = mode
         self.authenticated = authenticated
         self.truncate_udp = truncate_udp
@@ -109,6 +124,10 @@ class LabDnsServer:
         self._tcp: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        #: Delayed UDP answers: (due time, sequence, reply, peer), soonest first.
+        self._due: list[tuple[float, int, bytes, object]] = []
+        self._sequence = itertools.count()
+        self._tcp_workers = threading.BoundedSemaphore(_DELAYED_TCP_WORKERS)
         self.port = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -137,6 +156,7 @@ class LabDnsServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self._due.clear()
         for sock in (self._udp, self._tcp):
             if sock is not None:
                 sock.close()
@@ -156,7 +176,10 @@ class LabDnsServer:
             selector.register(self._udp, selectors.EVENT_READ, "udp")
             selector.register(self._tcp, selectors.EVENT_READ, "tcp")
             while not self._stop.is_set():
-                for key, _ in selector.select(_SELECT_INTERVAL):
+                wait = _SELECT_INTERVAL
+                if self._due:
+                    wait = min(wait, max(self._due[0][0] - time.monotonic(), 0.0))
+                for key, _ in selector.select(wait):
                     try:
                         if key.data == "udp":
                             self._serve_udp()
@@ -164,17 +187,49 @@ class LabDnsServer:
                             self._serve_tcp()
                     except Exception as exc:  # keep serving; tests read ``errors``
                         self.errors.append(exc)
+                self._send_due()
 
     def _serve_udp(self) -> None:
         assert self._udp is not None
+        arrived = time.monotonic()
         wire, peer = self._udp.recvfrom(65535)
         reply = self.respond(wire, "udp")
-        if reply is not None:
+        if reply is None:
+            return
+        if self.delay > 0:
+            heapq.heappush(self._due, (arrived + self.delay, next(self._sequence), reply, peer))
+        else:
             self._udp.sendto(reply, peer)
+
+    def _send_due(self) -> None:
+        now = time.monotonic()
+        while self._due and self._due[0][0] <= now:
+            _, _, reply, peer = heapq.heappop(self._due)
+            try:
+                assert self._udp is not None
+                self._udp.sendto(reply, peer)
+            except OSError as exc:
+                self.errors.append(exc)
 
     def _serve_tcp(self) -> None:
         assert self._tcp is not None
         conn, _ = self._tcp.accept()
+        if self.delay > 0 and self._tcp_workers.acquire(blocking=False):
+            # A delayed answer must not hold up the other clients: one thread per connection.
+            threading.Thread(target=self._serve_tcp_worker, args=(conn,), daemon=True,
+                             name=f"lab-dns-{self.port}-tcp").start()
+        else:
+            self._serve_connection(conn)
+
+    def _serve_tcp_worker(self, conn: socket.socket) -> None:
+        try:
+            self._serve_connection(conn)
+        except Exception as exc:
+            self.errors.append(exc)
+        finally:
+            self._tcp_workers.release()
+
+    def _serve_connection(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(_TCP_READ_TIMEOUT)
             # A client may send several queries on one connection; stop at EOF or silence.
@@ -185,9 +240,12 @@ class LabDnsServer:
                 wire = _recv_exact(conn, int.from_bytes(header, "big"))
                 if wire is None:
                     return
+                arrived = time.monotonic()
                 reply = self.respond(wire, "tcp")
                 if reply is None:
                     return
+                if self.delay > 0:
+                    time.sleep(max(arrived + self.delay - time.monotonic(), 0.0))
                 conn.sendall(len(reply).to_bytes(2, "big") + reply)
 
     def respond(self, wire: bytes, transport: Literal["udp", "tcp"] = "udp") -> bytes | None:
@@ -285,7 +343,7 @@ def serve_dns(records: Iterable[Record] = (), **options: object) -> Iterator[tup
     """Run a ``LabDnsServer`` for the duration of a ``with`` block; yields ``(host, port)``.
 
     ``options`` are passed to ``LabDnsServer`` (``zones``, ``host``, ``mode``,
-    ``authenticated``, ``truncate_udp``).
+    ``authenticated``, ``truncate_udp``, ``delay``).
     """
     server = LabDnsServer(records, **options)  # type: ignore[arg-type]
     with server as address:

@@ -287,3 +287,41 @@ def test_lab_server_nxdomain_nodata_refused() -> None:
     assert _ask(lab, "example.com", "A").rcode() == dns.rcode.REFUSED
     txt = _ask(lab, "_xmppconnect.xiot.test", "TXT")
     assert "xbosh" in txt.answer[0].to_text()
+
+
+def test_delayed_answers_do_not_hold_each_other_up() -> None:
+    """With ``delay`` every answer comes that long after its query, and 20 queries sent
+    together are answered together rather than one after another."""
+    delay = 0.2
+    with serve_dns(RECORDS, zones=ZONES, delay=delay) as address:
+        async def many() -> list[float]:
+            async def one(service: str) -> float:
+                started = time.monotonic()
+                found = await lookup_srv("xiot.test", service, [address], timeout=TIMEOUT)
+                assert found.status == "found"
+                return time.monotonic() - started
+
+            services = ["xmpp-client", "xmpps-client", "xmpp-server", "xmpps-server"] * 5
+            return await asyncio.gather(*(one(s) for s in services))
+
+        started = time.monotonic()
+        times = asyncio.run(many())
+        total = time.monotonic() - started
+    assert min(times) >= delay * 0.9
+    assert total < delay * 3  # serialised answers would take 20 x delay
+
+
+def test_delayed_answers_over_tcp() -> None:
+    lab = LabDnsServer(RECORDS, zones=ZONES, truncate_udp=True, delay=0.1)
+    with lab as address:
+        started = time.monotonic()
+        lookup = asyncio.run(lookup_srv("xiot.test", "xmpp-client", [address], timeout=TIMEOUT))
+        elapsed = time.monotonic() - started
+    assert lookup.status == "found" and len(lookup.records) == 3
+    assert {q.transport for q in lab.queries} == {"udp", "tcp"}
+    assert elapsed >= 0.18 and not lab.errors  # one delayed answer per transport
+
+
+def test_delay_is_bounded() -> None:
+    with pytest.raises(XiotError):
+        LabDnsServer(RECORDS, delay=60)
