@@ -229,8 +229,13 @@ def _der_string(der: bytes, tag: int) -> bytes:
     return der[offset:]
 
 
+@functools.lru_cache(maxsize=4096)
 def _a_label(name: str) -> str | None:
-    """``name`` lower-cased in A-label form, or ``None`` if it is not a valid DNS name."""
+    """``name`` lower-cased in A-label form, or ``None`` if it is not a valid DNS name.
+
+    Cached: every endpoint of every domain compares the same few names, and IDNA encoding
+    costs more than the rest of the identity match.
+    """
     import idna
 
     text = name.strip().rstrip(".")
@@ -449,7 +454,7 @@ def verify_chain(
         return TrustResult(False, label, error="the trust store is empty")
     builder = (
         v.PolicyBuilder()
-        .store(v.Store(list(roots)))
+        .store(_store(roots))
         .extension_policies(
             ca_policy=v.ExtensionPolicy.webpki_defaults_ca(),
             ee_policy=v.ExtensionPolicy.permit_all(),
@@ -464,6 +469,25 @@ def verify_chain(
                            elapsed_ms=(time.perf_counter() - started) * 1000)
     path = tuple(cert.subject.rfc4514_string() for cert in verified.chain)
     return TrustResult(True, label, path, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+
+#: Verification stores by trust-anchor tuple: building one from the system's ~150 roots costs
+#: more than verifying a chain, and every endpoint of a round uses the same anchors.
+_STORES: dict[int, tuple[tuple[x509.Certificate, ...], object]] = {}
+_MAX_STORES = 8
+
+
+def _store(roots: tuple[x509.Certificate, ...]) -> object:
+    from cryptography.x509 import verification as v
+
+    cached = _STORES.get(id(roots))
+    if cached is not None and cached[0] is roots:
+        return cached[1]
+    store = v.Store(list(roots))
+    if len(_STORES) >= _MAX_STORES:
+        _STORES.clear()
+    _STORES[id(roots)] = (roots, store)  # keeping ``roots`` keeps its id from being reused
+    return store
 
 
 def _first_line(exc: BaseException) -> str:

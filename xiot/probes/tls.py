@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -41,14 +41,25 @@ class TlsInfo:
     handshake_ms: float
 
 
+#: Chains a policy remembers (see ``TrustPolicy.judge_chain``); more are judged afresh.
+_MAX_CHAINS = 1024
+
+
 @dataclass(frozen=True)
 class TrustPolicy:
-    """What the probe trusts and how close to expiry a certificate may be."""
+    """What the probe trusts and how close to expiry a certificate may be.
+
+    One policy is made per probing round, and it remembers each chain it has judged: the
+    endpoints of a domain, and often many domains of one server, present the same chain, and
+    parsing and verifying it again would give the same answer.
+    """
 
     anchors: tuple[x509.Certificate, ...]
     store: str = "system"
     warn_days: float = certs.DEFAULT_WARN_DAYS
     crit_days: float = certs.DEFAULT_CRIT_DAYS
+    _chains: dict[tuple[bytes, ...], tuple[tuple[x509.Certificate, ...], certs.TrustResult]] = (
+        field(default_factory=dict, init=False, repr=False, compare=False, hash=False))
 
     @classmethod
     def load(cls, ca: Path | str | None, warn_days: float = certs.DEFAULT_WARN_DAYS,
@@ -57,6 +68,20 @@ class TrustPolicy:
         if ca:
             return cls(certs.load_ca_file(ca), f"custom ({Path(ca).name})", warn_days, crit_days)
         return cls(certs.system_trust_store(), "system", warn_days, crit_days)
+
+    def judge_chain(
+        self, der: tuple[bytes, ...]
+    ) -> tuple[tuple[x509.Certificate, ...], certs.TrustResult]:
+        """The parsed chain and whether it leads to an anchor (``TLSError`` if unparsable)."""
+        found = self._chains.get(der)
+        if found is None:
+            chain = certs.load_chain(list(der))
+            found = (chain, certs.verify_chain(chain, anchors=self.anchors,
+                                               store_name=self.store))
+            if len(self._chains) >= _MAX_CHAINS:
+                self._chains.clear()
+            self._chains[der] = found
+        return found
 
 
 @functools.lru_cache(maxsize=4)
@@ -146,12 +171,11 @@ def tls_checks(
                "chain_length": len(info.chain)}
     checks = [Check(domain, "tls.handshake", status, info.handshake_ms, message, label, details)]
     try:
-        chain = certs.load_chain(list(info.chain))
+        chain, trust = policy.judge_chain(info.chain)
     except Exception as exc:  # a peer that sends junk is a finding, not a crash
         checks.append(Check(domain, "tls.trust", "fail", None, str(exc), label))
         return tuple(checks), None
     leaf = chain[0]
-    trust = certs.verify_chain(chain, anchors=policy.anchors, store_name=policy.store)
     checks.append(certs.trust_check(domain, trust, label))
     match = certs.match_identity(leaf, domain, endpoint.service)
     checks.append(certs.identity_check(match, label))

@@ -261,3 +261,20 @@ def test_fingerprints_and_same_cert(ca: CertificateAuthority) -> None:
     check = same_certificate_check("xiot.test", differ)
     assert check.status == "warn" and "c" in check.message
     assert same_certificate_check("xiot.test", {}).status == "skip"
+
+
+def test_trust_policy_judges_a_chain_once_per_round(ca: CertificateAuthority) -> None:
+    from xiot.probes.tls import TrustPolicy
+
+    der = (leaf(ca, dns_names=("xiot.test",)).public_bytes(serialization.Encoding.DER),)
+    other = (leaf(CertificateAuthority.create(name="other"), dns_names=("xiot.test",))
+             .public_bytes(serialization.Encoding.DER),)
+    policy = TrustPolicy((ca.cert,), "custom (ca.pem)")
+    chain, trust = policy.judge_chain(der)
+    assert trust.trusted and trust.store == "custom (ca.pem)"
+    assert policy.judge_chain(der)[0] is chain  # the same chain is not parsed again
+    assert not policy.judge_chain(other)[1].trusted
+    fresh = TrustPolicy((ca.cert,), "custom (ca.pem)")
+    assert fresh.judge_chain(der)[0] is not chain and fresh == policy
+    with pytest.raises(TLSError):
+        policy.judge_chain((b"junk",))
