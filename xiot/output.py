@@ -53,8 +53,13 @@ def json_default(value: Any) -> Any:
 
 
 def to_json(value: Any, indent: int | None = None) -> str:
-    return json.dumps(_finite(value), default=json_default, ensure_ascii=False, indent=indent,
-                      separators=None if indent else (",", ":"))
+    separators = None if indent else (",", ":")
+    try:
+        return json.dumps(value, default=json_default, ensure_ascii=False, indent=indent,
+                          separators=separators, allow_nan=False)
+    except ValueError:  # NaN or infinity somewhere: the rare case pays for the walk
+        return json.dumps(_finite(value), default=json_default, ensure_ascii=False,
+                          indent=indent, separators=separators)
 
 
 def _finite(value: Any) -> Any:
@@ -86,15 +91,24 @@ def cell_text(value: Any) -> str:
 class Sink(Protocol):
     def emit(self, record: Mapping[str, Any]) -> None: ...
 
+    def flush(self) -> None: ...
+
     def close(self) -> None: ...
 
 
 @dataclass
 class NdjsonSink:
+    """One JSON object per line; flushed per record unless the caller batches (autoflush)."""
+
     stream: IO[str]
+    autoflush: bool = True
 
     def emit(self, record: Mapping[str, Any]) -> None:
         self.stream.write(to_json(dict(record)) + "\n")
+        if self.autoflush:
+            self.stream.flush()
+
+    def flush(self) -> None:
         self.stream.flush()
 
     def close(self) -> None:
@@ -110,6 +124,9 @@ class JsonSink:
     def emit(self, record: Mapping[str, Any]) -> None:
         self.records.append(dict(record))
 
+    def flush(self) -> None:
+        """A JSON document is written whole on close."""
+
     def close(self) -> None:
         payload: Any = self.records[0] if self.single and len(self.records) == 1 else self.records
         self.stream.write(to_json(payload, indent=2) + "\n")
@@ -120,6 +137,7 @@ class JsonSink:
 class CsvSink:
     stream: IO[str]
     columns: Sequence[str] | None = None
+    autoflush: bool = True
     _writer: Any = None
 
     def emit(self, record: Mapping[str, Any]) -> None:
@@ -129,6 +147,10 @@ class CsvSink:
             self._writer.writerow(self.columns)
         assert self.columns is not None
         self._writer.writerow([cell_text(record.get(c)) for c in self.columns])
+        if self.autoflush:
+            self.stream.flush()
+
+    def flush(self) -> None:
         self.stream.flush()
 
     def close(self) -> None:
@@ -148,6 +170,9 @@ class TableSink:
 
     def emit(self, record: Mapping[str, Any]) -> None:
         self.records.append(dict(record))
+
+    def flush(self) -> None:
+        """A table is printed whole on close."""
 
     def close(self) -> None:
         from rich.console import Console
@@ -196,15 +221,20 @@ def open_sink(
     single: bool = False,
     styles: Mapping[str, Mapping[str, str]] | None = None,
     stream: IO[str] | None = None,
+    autoflush: bool = True,
 ) -> Sink:
-    """A sink for ``fmt`` writing to ``stream`` (stdout by default)."""
+    """A sink for ``fmt`` writing to ``stream`` (stdout by default).
+
+    ``autoflush=False`` lets a caller that emits records in groups (a readout's fields) flush
+    once per group with ``flush()``.
+    """
     out = stream or sys.stdout
     if fmt == "ndjson":
-        return NdjsonSink(out)
+        return NdjsonSink(out, autoflush)
     if fmt == "json":
         return JsonSink(out, single=single)
     if fmt == "csv":
-        return CsvSink(out, columns)
+        return CsvSink(out, columns, autoflush)
     if fmt == "table":
         return TableSink(out, columns, title, no_color, styles or {})
     raise ValueError(f"unknown output format {fmt!r}")

@@ -92,7 +92,7 @@ async def _round(ctx, session, targets, request, concurrency, timeout) -> int:  
 
     table = choose_format(common.options(ctx).output) == "table"
     out = common.sink(ctx, columns=TABLE_COLUMNS if table else ROW_COLUMNS,
-                      styles={"status": STATUS_STYLES})
+                      styles={"status": STATUS_STYLES}, autoflush=False)
     failed = 0
     try:
         with FanOutProgress(len(targets), "reading") as progress:
@@ -102,6 +102,7 @@ async def _round(ctx, session, targets, request, concurrency, timeout) -> int:  
                 progress.advance(reading.status == "ok")
                 for row in reading_rows(reading):
                     out.emit(row)
+                out.flush()  # one write per device, not per field
     finally:
         out.close()
     return failed

@@ -402,12 +402,19 @@ class NodeError:
 
 
 def _check_names(names: Iterable[str], allowed: Iterable[str], what: str) -> None:
-    allowed_set = set(allowed)
-    unknown = sorted(set(names) - allowed_set)
+    allowed_set = _ALLOWED_SETS.get(id(allowed)) or frozenset(allowed)
+    given = names if isinstance(names, frozenset) else frozenset(names)
+    if given <= allowed_set:  # the common case, taken for every parsed field
+        return
+    unknown = sorted(given - allowed_set)
     if unknown:
         raise UsageError(
             f"unknown {what} {', '.join(unknown)}", f"use one of: {', '.join(sorted(allowed_set))}"
         )
+
+
+_ALLOWED_SETS = {id(FIELD_CATEGORIES): frozenset(FIELD_CATEGORIES),
+                 id(QOS_FLAGS): frozenset(QOS_FLAGS)}
 
 
 def expand_categories(names: Iterable[str]) -> frozenset[str]:

@@ -33,6 +33,7 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import ElementBase, register_stanza_plugin
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
+from slixmpp.xmlstream.matcher.base import MatcherBase
 
 from xiot.errors import XiotError
 from xiot.iot.model import (
@@ -464,8 +465,7 @@ def field_from_xml(element: ET.Element, node: NodeRef | None, stamp: datetime | 
     if raw is None:
         raise ValueError("field without a value")
     value: Any = parse_value(kind, raw)
-    categories = {c for c in FIELD_CATEGORIES if _flag(element, c)}
-    categories |= {CATEGORY_ALIASES[a] for a in CATEGORY_ALIASES if _flag(element, a)}
+    categories, flags = _categories_and_flags(element)
     writable = element.get("writable")
     return Field(
         name=element.get("name", ""),
@@ -475,14 +475,33 @@ def field_from_xml(element: ET.Element, node: NodeRef | None, stamp: datetime | 
         timestamp=stamp,
         unit=element.get("unit") if kind == "numeric" else None,
         decimals=decimals_of(raw) if kind == "numeric" else None,
-        categories=frozenset(categories),
-        flags=frozenset(f for f in QOS_FLAGS if _flag(element, f)),
+        categories=categories,
+        flags=flags,
         writable=_lenient_bool(writable),
         data_type=element.get("dataType") if kind == "enum" else None,
         module=element.get("module"),
         string_ids=element.get("stringIds"),
         raw=raw,
     )
+
+
+#: attribute -> category, including the old spelling; and the QoS flag attributes.
+_CATEGORY_ATTRIBUTES = {name: name for name in FIELD_CATEGORIES} | CATEGORY_ALIASES
+_FLAG_ATTRIBUTES = frozenset(QOS_FLAGS)
+
+
+def _categories_and_flags(element: ET.Element) -> tuple[frozenset[str], frozenset[str]]:
+    """One pass over the attributes: a fleet readout parses thousands of fields."""
+    categories: set[str] = set()
+    flags: set[str] = set()
+    for attribute, text in element.attrib.items():
+        category = _CATEGORY_ATTRIBUTES.get(attribute)
+        if category is not None:
+            if _lenient_bool(text):
+                categories.add(category)
+        elif attribute in _FLAG_ATTRIBUTES and _lenient_bool(text):
+            flags.add(attribute)
+    return frozenset(categories), frozenset(flags)
 
 
 def _lenient_bool(text: str | None) -> bool | None:
@@ -649,35 +668,50 @@ class _ClientState:
             if self._next not in self.sessions:
                 return self._next
 
+    #: message child -> what it means for the readout session it belongs to
+    _ROUTES: ClassVar[dict[str, Callable[[_ReadSession, ET.Element], None]]] = {
+        _q("started"): lambda s, _e: s.on_started(),
+        _q("fields"): lambda s, e: s.on_fields(e),
+        _q("failure"): lambda s, e: s.on_failure(e),
+        _q("done"): lambda s, _e: s.on_done(),
+    }
+
     def _register(self, xmpp: Any) -> None:
-        routes: list[tuple[str, Callable[[_ReadSession, Any], None]]] = [
-            ("iot_started", lambda s, _p: s.on_started()),
-            ("iot_fields", lambda s, p: s.on_fields(p.xml)),
-            ("iot_failure", lambda s, p: s.on_failure(p.xml)),
-            ("iot_done", lambda s, _p: s.on_done()),
-        ]
-        for attrib, action in routes:
-            xmpp.register_handler(
-                Callback(
-                    f"xiot-sensordata-{attrib}",
-                    StanzaPath(f"message/{attrib}"),
-                    self._router(attrib, action),
-                )
-            )
+        # One handler with a namespace test instead of one StanzaPath per element: every
+        # incoming stanza is matched against every handler, thousands of times per readout.
+        xmpp.register_handler(Callback("xiot-sensordata-messages", _SensorDataMessages(),
+                                       self._route))
 
-    def _router(
-        self, attrib: str, action: Callable[[_ReadSession, Any], None]
-    ) -> Callable[[Message], None]:
-        def route(msg: Message) -> None:
-            payload = msg[attrib]
-            session = self.sessions.get(payload["seqnr"])
+    def _route(self, msg: Message) -> None:
+        for child in msg.xml:
+            action = self._ROUTES.get(child.tag)
+            if action is None:
+                continue
+            try:
+                seqnr = int(child.get("seqnr", ""))
+            except ValueError:
+                continue
+            session = self.sessions.get(seqnr)
             if session is None or not session.from_peer(msg["from"]):
-                log.debug("ignoring %s for unknown seqnr from %s", attrib, msg["from"])
-                return
-            action(session, payload)
+                log.debug("ignoring %s for unknown seqnr from %s", child.tag, msg["from"])
+                continue
+            action(session, child)
 
-        return route
 
+class _SensorDataMessages(MatcherBase):
+    """Matches messages that carry any XEP-0323 element."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def match(self, xml: Any) -> bool:
+        element = xml.xml
+        if not element.tag.endswith("}message"):
+            return False
+        return any(child.tag.startswith(_NS_PREFIX) for child in element)
+
+
+_NS_PREFIX = "{" + NS + "}"
 
 _CLIENT_STATES: weakref.WeakKeyDictionary[Any, _ClientState] = weakref.WeakKeyDictionary()
 
