@@ -51,8 +51,12 @@ def sink(
     title: str | None = None,
     single: bool = False,
     styles: Mapping[str, Mapping[str, str]] | None = None,
+    autoflush: bool = True,
 ) -> Sink:
-    """An output sink in the format the user asked for (or the TTY default)."""
+    """An output sink in the format the user asked for (or the TTY default).
+
+    ``autoflush=False`` is for commands that emit records in groups and call ``flush()``.
+    """
     opts = options(ctx)
     fmt = choose_format(opts.output or env_output())
     if fmt in MONITORING_FORMATS:
@@ -61,7 +65,7 @@ def sink(
         raise UsageError(f"-o {fmt} is only available for 'xiot probe'",
                          "Use table, json, ndjson or csv")
     return open_sink(fmt, columns=columns, title=title, no_color=opts.no_color,
-                     single=single, styles=styles)
+                     single=single, styles=styles, autoflush=autoflush)
 
 
 def env_output() -> str | None:
