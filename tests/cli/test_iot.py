@@ -170,3 +170,10 @@ def test_sim_without_lab_says_how_to_start_one(lab_env):
 
 def test_environment_keeps_profile():
     assert "XIOT_PROFILE" not in os.environ
+
+
+def test_nodes_params_shows_the_node_form(fleet, lab_env):
+    result = xiot("-o", "json", "nodes", "dev0015@xiot.test", "params", "Sensor1", env=lab_env)
+    assert result.code == 0, result.stderr
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["PollInterval"]["type"] == "int" and rows["PollInterval"]["max"] == "3600"

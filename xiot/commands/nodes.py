@@ -15,6 +15,7 @@ Examples:
   xiot nodes gw@plant.example list                every node of every source
   xiot nodes gw@plant.example list --source Sim --parameters
   xiot nodes gw@plant.example info Sensor1
+  xiot nodes gw@plant.example params Sensor1      the node's parameter form
   xiot nodes gw@plant.example capabilities
 Read or control a node through the concentrator with readout/control --node:
   xiot readout gw@plant.example --node Sensor1
@@ -110,3 +111,20 @@ def info(
     found = common.run(_with_concentrator(
         ctx, lambda x, j, t: get_node(x, j, ref, parameters=True, messages=True, timeout=t)))
     _emit(ctx, [found.to_record()], NODE_COLUMNS)
+
+
+@app.command("params")
+def params(
+    ctx: typer.Context,
+    node: str = typer.Argument(..., help="Node id."),
+    source: str | None = typer.Option(None, "--source", help="Data source of the node."),
+) -> None:
+    """The node's parameters as the concentrator lets them be edited (a typed form)."""
+    from xiot.iot.actions import FORM_COLUMNS, form_rows
+    from xiot.iot.concentrator import get_node_parameters_for_edit
+    from xiot.iot.model import NodeRef
+
+    ref = NodeRef(node, source)
+    form = common.run(_with_concentrator(
+        ctx, lambda x, j, t: get_node_parameters_for_edit(x, j, ref, timeout=t)))
+    _emit(ctx, form_rows(form, all_fields=True), FORM_COLUMNS)

@@ -112,10 +112,12 @@ async def control_form(xmpp: Any, jid: Jid, nodes: Sequence[str], timeout: float
 FORM_COLUMNS = ("name", "type", "value", "label", "min", "max", "options", "required")
 
 
-def form_rows(form: DataForm) -> list[dict[str, Any]]:
+def form_rows(form: DataForm, all_fields: bool = False) -> list[dict[str, Any]]:
     """The form's parameters as rows: what can be set, its type, range and current value."""
     rows = []
-    for f in form.parameters:
+    for f in form.fields if all_fields else form.parameters:
+        if f.type in ("hidden", "fixed"):
+            continue
         rows.append({
             "name": f.var, "type": f.parameter_type or f.type, "value": f.value,
             "label": f.label, "min": f.minimum, "max": f.maximum,

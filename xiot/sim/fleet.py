@@ -193,7 +193,8 @@ class SimulatedDevice:
             self.servers.append(ControlServer(xmpp, model.child_parameters, self._on_node_set,
                                               title=f"{model.name} nodes", nodes=nodes))
             self.servers.append(ConcentratorServer(xmpp, model.sources(),
-                                                   {"Sim": model.node_infos()}))
+                                                   {"Sim": model.node_infos()},
+                                                   node_form=model.node_form))
             return
         self.servers.append(SensorServer(xmpp, self._fields))
         if model.parameters():

@@ -324,6 +324,22 @@ class Concentrator(SimDevice):
             ))
         return infos
 
+    def node_form(self, info: NodeInfo) -> Any:
+        """The node-parameter form (XEP-0326): how the gateway talks to the node."""
+        from xiot.xmpp.forms import FormField, build_form
+
+        child = (self.children or {}).get(info.node.node_id)
+        if child is None:
+            return None
+        address = list(self.children or {}).index(info.node.node_id) + 1
+        return build_form([
+            FormField("Serial", "text-single", "Serial number", values=(child.serial,)),
+            FormField("Address", "text-single", "Bus address", values=(str(address),),
+                      datatype="xs:int", minimum="1", maximum="247"),
+            FormField("PollInterval", "text-single", "Poll interval (s)", values=("10",),
+                      datatype="xs:int", minimum="1", maximum="3600"),
+        ], title=f"Parameters of {info.node.node_id}")
+
     def child_parameters(self, node: NodeRef | None) -> list[ParameterSpec]:
         if node is None:
             return []

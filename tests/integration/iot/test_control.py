@@ -144,3 +144,18 @@ def test_control_events_reach_observers(fleet, admin_settings):
     finally:
         fleet.call(lambda: setattr(fleet.fleet, "on_event", None))
     assert any(e.event == "control" and "Output=true" in e.detail for e in seen)
+
+
+def test_node_parameter_form(fleet, admin_settings):
+    from xiot.iot.concentrator import get_node_parameters_for_edit
+
+    async def scenario():
+        async with Session(admin_settings) as session:
+            return await get_node_parameters_for_edit(session.client, "dev0005@xiot.test/sim",
+                                                      "Relay1", timeout=5)
+
+    form = run(scenario())
+    address = form.field("Address")
+    assert address is not None and address.value == 4  # after Sensor1-3 on the bus
+    assert (address.minimum, address.maximum) == ("1", "247")
+    assert form.field("Serial").value.startswith("XS")

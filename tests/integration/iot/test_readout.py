@@ -170,3 +170,33 @@ def test_device_whose_stream_drops_reconnects(fleet, admin_settings):
             break
     reading = read(admin_settings, ["dev0026@xiot.test"])["dev0026@xiot.test"]
     assert reading.status == "ok"
+
+
+def test_churn_flaps_presence_and_readouts_follow(lab_accounts, admin_settings):
+    from xiot.presence.resolve import resolve_targets
+    from xiot.sim.fleet import Fleet, FleetOptions, SimAccount
+
+    accounts = [SimAccount(lab_accounts[n].jid, lab_accounts[n].password)
+                for n in ("dev0036", "dev0037", "dev0038")]
+    events = []
+
+    async def scenario():
+        fleet = Fleet(admin_settings, accounts, FleetOptions(kinds=("relay",), seed=5,
+                                                            churn=0.2), on_event=events.append)
+        async with fleet, Session(admin_settings) as session:
+            jids = [parse_jid(a.jid) for a in accounts]
+            first = await resolve_targets(session.client, jids, 5)
+            deadline = asyncio.get_running_loop().time() + 8
+            while not any(e.event == "offline" for e in events):
+                assert asyncio.get_running_loop().time() < deadline, events
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)  # let the unavailable presence reach us
+            offline = [d.account.jid for d in fleet.devices if not d.online]
+            later = await resolve_targets(session.client, jids, 5)
+            return first, offline, later
+
+    first, offline, later = asyncio.run(scenario())
+    assert all(t.status == "ok" for t in first)
+    assert offline
+    by_jid = {t.requested: t.status for t in later}
+    assert any(by_jid[jid] == "offline" for jid in offline)
