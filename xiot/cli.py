@@ -191,7 +191,11 @@ def _configure_logging(verbose: int, debug: bool) -> None:
                   logging.INFO if verbose == 1 else logging.WARNING)
     root_logger = logging.getLogger()
     if verbose >= 2:
-        root_logger.handlers[:] = [logging.StreamHandler(sys.stderr)]
+        from xiot.redact import RedactingFilter
+
+        protocol = logging.StreamHandler(sys.stderr)
+        protocol.addFilter(RedactingFilter())
+        root_logger.handlers[:] = [protocol]
         root_logger.setLevel(logging.DEBUG)
     else:
         logging.getLogger("slixmpp").setLevel(logging.CRITICAL + 1)
