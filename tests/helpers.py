@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sysconfig
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from xiot.config import GlobalOptions, Settings, resolve
 
@@ -29,9 +31,15 @@ class Result:
         return lines[0]
 
 
+def xiot_command() -> str:
+    """The ``xiot`` console script installed for this interpreter (PATH may hold a shim)."""
+    script = Path(sysconfig.get_path("scripts")) / "xiot"
+    return str(script) if script.exists() else "xiot"
+
+
 def xiot(*args: str, env: dict | None = None, timeout: float = 60, stdin: str = "") -> Result:
     """Run the installed ``xiot`` command."""
-    done = subprocess.run(["xiot", *args], capture_output=True, text=True, timeout=timeout,
+    done = subprocess.run([xiot_command(), *args], capture_output=True, text=True, timeout=timeout,
                           env=env or dict(os.environ), input=stdin)
     return Result(done.returncode, done.stdout, done.stderr)
 

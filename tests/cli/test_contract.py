@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from tests.helpers import xiot
+from tests.helpers import xiot, xiot_command
 
 
 def test_version_and_help_work_without_a_config():
@@ -183,8 +183,8 @@ def test_traceback_only_with_debug(lab_env, debug):
 def test_broken_pipe_is_quiet(lab_env):
     import subprocess
 
-    proc = subprocess.run("xiot disco | head -n 1", shell=True, capture_output=True, text=True,
-                          env=lab_env, timeout=60)
+    proc = subprocess.run(f"{xiot_command()} disco | head -n 1", shell=True,
+                          capture_output=True, text=True, env=lab_env, timeout=60)
     assert proc.stdout.count("\n") == 1
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
 

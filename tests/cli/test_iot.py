@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from tests.helpers import xiot
+from tests.helpers import xiot, xiot_command
 
 
 def test_readout_streams_rows_and_exits_0(fleet, lab_env):
@@ -136,7 +136,7 @@ def test_sim_run_brings_devices_online_and_stops_cleanly_on_ctrl_c(lab, lab_env,
         f"{a.jid},{a.password},relay\n" for name, a in sorted(lab_accounts.items())
         if "dev0031" <= name <= "dev0035"))
     proc = subprocess.Popen(
-        ["xiot", "sim", "run", "--accounts", str(listing), "--seed", "3", "-o", "ndjson"],
+        [xiot_command(), "sim", "run", "--accounts", str(listing), "--seed", "3", "-o", "ndjson"],
         env=lab_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

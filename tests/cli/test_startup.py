@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from tests.helpers import xiot_command
+
 HEAVY = ("slixmpp", "dns", "rich", "prompt_toolkit", "yaml", "cryptography", "pydantic")
 
 PROBE = """
@@ -38,5 +40,5 @@ def test_command_help_imports_nothing_heavy():
 
 def test_completion_lists_commands_without_heavy_imports():
     env = dict(os.environ, _XIOT_COMPLETE="complete_bash", COMP_WORDS="xiot ", COMP_CWORD="1")
-    done = subprocess.run(["xiot"], capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run([xiot_command()], capture_output=True, text=True, env=env, timeout=60)
     assert {"ping", "disco", "lab", "config"} <= set(done.stdout.split())
