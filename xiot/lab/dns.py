@@ -54,6 +54,10 @@ _SELECT_INTERVAL = 0.05
 _BIND_ATTEMPTS = 20
 #: TCP connections answered at the same time when answers are delayed (others wait their turn).
 _DELAYED_TCP_WORKERS = 32
+#: Answers remembered per server (by query without its id); the zone data never changes.
+_MAX_CACHED_REPLIES = 4096
+#: Modes whose answer depends on nothing but the question, so that it can be remembered.
+_CACHEABLE_MODES = frozenset({"normal", "servfail", "refused"})
 #: Upper bound of ``delay``: a lab server that answers later than this is a mistake.
 MAX_DELAY = 10.0
 
@@ -128,6 +132,7 @@ class LabDnsServer:
         self._due: list[tuple[float, int, bytes, object]] = []
         self._sequence = itertools.count()
         self._tcp_workers = threading.BoundedSemaphore(_DELAYED_TCP_WORKERS)
+        self._replies: dict[tuple[object, ...], tuple[QueryLog | None, bytes]] = {}
         self.port = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -251,21 +256,31 @@ class LabDnsServer:
     def respond(self, wire: bytes, transport: Literal["udp", "tcp"] = "udp") -> bytes | None:
         """The bytes to send back for query ``wire`` (``None``: stay silent).
 
-        Public so that unit tests can exercise the answering logic without sockets.
+        Public so that unit tests can exercise the answering logic without sockets.  A query
+        asked before (same bytes apart from the id) gets the same answer again without being
+        parsed: the zone data never changes, and a probe of many domains asks the same
+        questions over and over.
         """
+        key = (self.mode, self.authenticated, self.truncate_udp, transport, wire[2:])
+        cached = self._replies.get(key) if self.mode in _CACHEABLE_MODES else None
+        if cached is not None:
+            log, reply = cached
+            if log is not None:
+                self.queries.append(log)
+            return wire[:2] + reply
         try:
             query = dns.message.from_wire(wire)
         except dns.exception.DNSException:
             return None
+        log = None
         if query.question:
             question = query.question[0]
-            self.queries.append(
-                QueryLog(
-                    question.name.to_text(omit_final_dot=True),
-                    dns.rdatatype.to_text(question.rdtype),
-                    transport,
-                )
+            log = QueryLog(
+                question.name.to_text(omit_final_dot=True),
+                dns.rdatatype.to_text(question.rdtype),
+                transport,
             )
+            self.queries.append(log)
         if self.mode == "silent":
             return None
         if self.mode == "garbage":
@@ -276,7 +291,12 @@ class LabDnsServer:
             response.flags |= dns.flags.TC
         if self.mode == "wrong-id":
             response.id = (query.id + 1) % 65536
-        return response.to_wire()
+        reply = response.to_wire()
+        if self.mode in _CACHEABLE_MODES and len(wire) >= 2:
+            if len(self._replies) >= _MAX_CACHED_REPLIES:
+                self._replies.clear()
+            self._replies[key] = (log, reply[2:])
+        return reply
 
     def _answer(self, query: dns.message.Message) -> dns.message.Message:
         response = dns.message.make_response(query)

@@ -325,3 +325,15 @@ def test_delayed_answers_over_tcp() -> None:
 def test_delay_is_bounded() -> None:
     with pytest.raises(XiotError):
         LabDnsServer(RECORDS, delay=60)
+
+
+def test_repeated_questions_get_the_same_answer_with_their_own_id() -> None:
+    lab = LabDnsServer(RECORDS, zones=ZONES)
+    query = dns.message.make_query("_xmpp-client._tcp.xiot.test", "SRV")
+    first = dns.message.from_wire(lab.respond(query.to_wire()) or b"")
+    query.id = (query.id + 1) % 65536
+    again = dns.message.from_wire(lab.respond(query.to_wire()) or b"")
+    assert again.id == query.id and query.is_response(again)
+    assert again.answer == first.answer and len(lab.queries) == 2
+    lab.mode = "refused"
+    assert dns.message.from_wire(lab.respond(query.to_wire()) or b"").rcode() == dns.rcode.REFUSED
