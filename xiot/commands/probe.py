@@ -58,7 +58,7 @@ def probe(
                                         "https://DOMAIN (the Host header stays the domain)."),
     s2s_from: str | None = typer.Option(None, "--from", metavar="DOMAIN",
                                         help="'from' of our s2s stream headers."),
-    concurrency: int = typer.Option(64, "--concurrency", min=1, max=1024,
+    concurrency: int = typer.Option(100, "--concurrency", min=1, max=1024,
                                     help="Domains probed at the same time."),
     watch: float = typer.Option(0.0, "--watch", min=0, metavar="SECONDS",
                                 help="Probe again every SECONDS and print what changed."),

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 GROUPS = ("dns", "tcp", "tls", "stream", "sasl", "s2s", "web", "login")
 _CONNECT_GROUPS = frozenset({"tcp", "tls", "stream", "sasl", "s2s"})
 
-DEFAULT_CONCURRENCY = 64
+DEFAULT_CONCURRENCY = 100
 ENDPOINT_CONCURRENCY = 8
 
 
