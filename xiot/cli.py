@@ -236,7 +236,8 @@ def hoist_global_options(args: list[str]) -> list[str]:
             moved += args[i:i + 2]
             i += 2
             continue
-        if name in GLOBAL_VALUE_OPTIONS or token in GLOBAL_FLAGS:
+        if name in GLOBAL_VALUE_OPTIONS or token in GLOBAL_FLAGS or (
+                token.startswith("-o") and not token.startswith("--") and len(token) > 2):
             moved.append(token)
         else:
             rest.append(token)
@@ -270,7 +271,7 @@ def run(argv: list[str] | None = None) -> int:
         _say_raw(exc.ctx.get_help() if exc.ctx else "")
         return 2
     except click.exceptions.UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx else "xiot"
+        where = _command_names(exc.ctx)
         _say(f"error: {exc.format_message()} (see '{where} --help')")
         return 2
     except click.exceptions.ClickException as exc:
@@ -294,6 +295,15 @@ def run(argv: list[str] | None = None) -> int:
              "traceback, and please report it)")
         return 1
     return result if isinstance(result, int) else 0
+
+
+def _command_names(ctx: Any) -> str:
+    """``xiot control set`` for a context, without the metavars click puts in command_path."""
+    names = []
+    while ctx is not None:
+        names.append(ctx.info_name or "xiot")
+        ctx = ctx.parent
+    return " ".join(reversed(names)) or "xiot"
 
 
 def _say(text: str) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from xiot.errors import ConfigError, UsageError
+from xiot.errors import ConfigError, UsageError, XiotError
 
 log = logging.getLogger("xiot")
 
@@ -188,10 +188,36 @@ def read_config_file(path: Path) -> ConfigFile:
                 f"{path}: profile '{name}' has unknown key(s): {', '.join(sorted(unknown))}",
                 f"Known keys: {', '.join(sorted(PROFILE_KEYS))}",
             )
+        _check_profile_types(path, str(name), body)
     mode = path.stat().st_mode
     private = not (mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH))
     default = data.get("default_profile")
     return ConfigFile(path, {str(k): v for k, v in profiles.items()}, default, private)
+
+
+#: What each profile key must hold; YAML gives "false" and false different types, and a
+#: quoted "false" for ``insecure`` must never switch verification off.
+PROFILE_TYPES: dict[str, tuple[type, ...]] = {
+    "jid": (str,), "server": (str,), "port": (int,), "tls": (str,), "ca": (str,),
+    "insecure": (bool,), "timeout": (int, float), "password": (str,),
+    "password_cmd": (str,), "password_env": (str,),
+}
+_TYPE_WORDS = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _check_profile_types(path: Path, name: str, body: dict[str, Any]) -> None:
+    for key, value in body.items():
+        expected = PROFILE_TYPES[key]
+        if value is None:
+            continue
+        wrong = not isinstance(value, expected) or (bool not in expected
+                                                    and isinstance(value, bool))
+        if wrong:
+            words = " or ".join(_TYPE_WORDS[t] for t in expected)
+            raise ConfigError(
+                f"{path}: profile '{name}': '{key}' must be {words}, got {value!r}",
+                "Fix the value in the file (quote nothing for true/false and numbers)",
+            )
 
 
 def load_profiles(explicit: Path | None = None) -> dict[str, tuple[dict[str, Any], ConfigFile]]:
@@ -219,11 +245,11 @@ def parse_server(text: str) -> tuple[str, int | None]:
     """``host``, ``host:port``, ``[v6]:port`` -> (host, port)."""
     text = text.strip()
     if not text:
-        raise UsageError("empty --server", "Give host or host:port, e.g. --server 127.0.0.1:5222")
+        raise UsageError("empty server address", "Give host or host:port, e.g. 127.0.0.1:5222")
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
         if not sep:
-            raise UsageError(f"malformed --server '{text}'", "Write IPv6 as [::1]:5222")
+            raise UsageError(f"malformed server address '{text}'", "Write IPv6 as [::1]:5222")
         port_text = rest[1:] if rest.startswith(":") else ""
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
@@ -232,7 +258,7 @@ def parse_server(text: str) -> tuple[str, int | None]:
     if not port_text:
         return host, None
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise UsageError(f"bad port in --server '{text}'", "The port must be 1-65535")
+        raise UsageError(f"bad port in '{text}'", "The port must be 1-65535")
     return host, int(port_text)
 
 
@@ -280,18 +306,27 @@ def resolve(opts: GlobalOptions) -> Settings:
         sources[key] = "default"
         return default
 
+    def checked(key: str, convert: Any, value: Any) -> Any:
+        """Convert a value, naming where a bad one came from (flag: exit 2, else exit 3)."""
+        try:
+            return convert(value)
+        except (UsageError, ConfigError) as exc:
+            raise _from_source(exc, key, sources.get(key, "default"), profile_name,
+                               origin) from None
+
     jid = pick("jid", opts.jid, _env("JID"), None)
+    if jid is not None:
+        jid = checked("jid", _valid_jid, str(jid))
     server = pick("server", opts.server, _env("SERVER"), None)
-    host, port = parse_server(str(server)) if server else (None, None)
+    host, port = checked("server", parse_server, str(server)) if server else (None, None)
     if port is None and profile.get("port") is not None and sources.get("server") != "flag":
         port = _as_port(profile["port"], origin)
-    tls = str(pick("tls", opts.tls, _env("TLS"), "auto"))
-    if tls not in TLS_MODES:
-        raise UsageError(f"unknown TLS mode '{tls}'", "Use auto, starttls or direct")
+    tls = checked("tls", _tls_mode, str(pick("tls", opts.tls, _env("TLS"), "auto")))
     ca_value = pick("ca", opts.ca, _env("CA"), None)
-    ca = _check_ca(Path(str(ca_value)).expanduser()) if ca_value else None
+    ca = checked("ca", _check_ca, Path(str(ca_value)).expanduser()) if ca_value else None
     insecure = bool(pick("insecure", opts.insecure, _env_bool("INSECURE"), False))
-    timeout = _as_timeout(pick("timeout", opts.timeout, _env("TIMEOUT"), DEFAULT_TIMEOUT))
+    timeout = checked("timeout", _as_timeout,
+                      pick("timeout", opts.timeout, _env("TIMEOUT"), DEFAULT_TIMEOUT))
     output = pick("output", opts.output, _env("OUTPUT"), None)
     if output is not None and output not in OUTPUT_FORMATS:
         raise UsageError(f"unknown output format '{output}'", f"Use {', '.join(OUTPUT_FORMATS)}")
@@ -303,6 +338,34 @@ def resolve(opts: GlobalOptions) -> Settings:
         no_color=no_color, verbose=opts.verbose, debug=opts.debug,
         credential=_credential_source(profile, origin), sources=sources,
     )
+
+
+_FLAGS = {"jid": "--jid", "server": "--server", "tls": "--tls", "ca": "--ca",
+          "timeout": "--timeout"}
+
+
+def _from_source(exc: XiotError, key: str, source: str, profile: str | None,
+                 origin: ConfigFile | None) -> XiotError:
+    """The same complaint, saying where the value came from, with that source's exit code."""
+    if source == "flag":
+        cls = ConfigError if isinstance(exc, ConfigError) else UsageError
+        return cls(f"{_FLAGS.get(key, key)}: {exc.message}", exc.hint)
+    if source == "env":
+        return ConfigError(f"XIOT_{key.upper()}: {exc.message}", exc.hint)
+    where = f"profile '{profile}'" + (f" in {origin.path}" if origin else "")
+    return ConfigError(f"{where}: '{key}': {exc.message}", exc.hint)
+
+
+def _valid_jid(text: str) -> str:
+    from xiot.xmpp.jid import parse_jid
+
+    return str(parse_jid(text))
+
+
+def _tls_mode(text: str) -> str:
+    if text not in TLS_MODES:
+        raise UsageError(f"unknown TLS mode '{text}'", "Use auto, starttls or direct")
+    return text
 
 
 def _as_port(value: Any, origin: ConfigFile | None) -> int:
@@ -332,12 +395,12 @@ def _check_ca(path: Path) -> Path:
         text = path.read_text(encoding="ascii", errors="replace")
     except OSError as exc:
         raise ConfigError(
-            f"cannot read CA file {path}: {exc.strerror}", "Check the path given to --ca"
+            f"cannot read CA file {path}: {exc.strerror}", "Check the CA file path"
         ) from None
     if "-----BEGIN CERTIFICATE-----" not in text:
         raise ConfigError(
             f"CA file {path} holds no PEM certificate",
-            "--ca needs a PEM file with one or more '-----BEGIN CERTIFICATE-----' blocks",
+            "The CA file must be PEM, with one or more '-----BEGIN CERTIFICATE-----' blocks",
         )
     return path
 
@@ -379,14 +442,32 @@ def fetch_password(settings: Settings) -> str:
     if cred.source == "cmd":
         return _run_password_cmd(cred.detail, settings.timeout)
     if sys.stdin.isatty() and sys.stderr.isatty():
-        try:
-            return getpass.getpass(f"Password for {settings.jid}: ", stream=sys.stderr)
-        except (EOFError, KeyboardInterrupt):
-            raise ConfigError("no password entered") from None
+        return _prompt(f"Password for {settings.jid}: ")
     raise ConfigError(
         f"no password for {settings.jid}",
         "Set password_cmd or password_env in the profile, or XIOT_PASSWORD in the environment",
     )
+
+
+def _prompt(text: str) -> str:
+    """Ask on the terminal; Ctrl-C interrupts at once (exit 130), even inside an event loop.
+
+    asyncio replaces the SIGINT handler with one that only cancels the running task, which a
+    blocking terminal read never notices; the default handler is put back for the prompt.
+    """
+    import signal
+    import threading
+
+    restore = None
+    if threading.current_thread() is threading.main_thread():
+        restore = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return getpass.getpass(text, stream=sys.stderr)
+    except EOFError:
+        raise ConfigError("no password entered") from None
+    finally:
+        if restore is not None:
+            signal.signal(signal.SIGINT, restore)
 
 
 def _run_password_cmd(command: str, timeout: float) -> str:

@@ -154,6 +154,8 @@ class CsvSink:
         self.stream.flush()
 
     def close(self) -> None:
+        if self._writer is None and self.columns:  # no rows: the header still says what
+            csv.writer(self.stream, lineterminator="\n").writerow(self.columns)
         self.stream.flush()
 
 
@@ -181,7 +183,7 @@ class TableSink:
         console = Console(file=self.stream, no_color=self.no_color or _no_color_env(),
                           highlight=False, soft_wrap=False, width=_table_width(self.stream))
         if not self.records:
-            console.print("(nothing to show)", style="dim")
+            sys.stderr.write("xiot: nothing to show\n")
             return
         columns = list(self.columns or self.records[0].keys())
         table = Table(title=self.title, show_lines=False, header_style="bold")

@@ -40,13 +40,17 @@ def test_readout_from_stdin_csv_and_csv_output(fleet, lab_env):
                                                             "dev0008@xiot.test/sim"]
 
 
-def test_partial_readout_keeps_values_and_names_what_is_missing(fleet, lab_env):
-    result = xiot("readout", "dev0003@xiot.test", "--fields", "Output,Level", env=lab_env)
-    assert result.code == 1
-    rows = result.ndjson()
-    assert any(r["name"] == "Output" and r["value"] in (True, False) for r in rows)
-    problem = next(r for r in rows if r["error"])
-    assert problem["status"] == "partial" and "Level" in problem["error"]
+def test_field_filter_over_a_mixed_fleet(fleet, lab_env):
+    # thermometers have Temperature, meters Energy: neither device is at fault
+    mixed = xiot("readout", "dev0001@xiot.test", "dev0002@xiot.test", "--fields",
+                 "Temperature,Energy", env=lab_env)
+    assert mixed.code == 0, mixed.stdout
+    assert {r["name"] for r in mixed.ndjson()} == {"Temperature", "Energy"}
+    # a device that has none of the requested fields is reported (often a typo)
+    typo = xiot("readout", "dev0001@xiot.test", "--fields", "Temprature", env=lab_env)
+    assert typo.code == 1
+    (problem,) = typo.ndjson()
+    assert problem["status"] == "partial" and "missing: Temprature" in problem["error"]
 
 
 def test_readout_watch_repeats(fleet, lab_env):
@@ -177,3 +181,65 @@ def test_nodes_params_shows_the_node_form(fleet, lab_env):
     assert result.code == 0, result.stderr
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert rows["PollInterval"]["type"] == "int" and rows["PollInterval"]["max"] == "3600"
+
+
+def test_nan_is_refused_before_sending(fleet, lab_env):
+    line = xiot("control", "dev0016@xiot.test", "set", "Setpoint=nan",
+                env=lab_env).assert_clean_error(2)
+    assert "finite" in line
+
+
+def test_whole_request_refusal_exits_7(fleet, lab_env):
+    result = xiot("control", "dev0010@xiot.test", "set", "--node", "Nope", "Output:boolean=true",
+                  env=lab_env)
+    assert result.code == 7
+    assert "refused the request" in result.stderr
+
+
+def test_jids_are_case_insensitive_in_the_local_part(fleet, lab_env):
+    result = xiot("readout", "DEV0001@XIOT.TEST", "--fields", "Temperature", env=lab_env)
+    assert result.code == 0, result.stdout
+    assert result.ndjson()[0]["jid"] == "dev0001@xiot.test/sim"
+
+
+def test_xiot_output_feeds_xiot_and_own_account_is_never_read(fleet, lab_env):
+    listing = "\n".join(json.dumps({"jid": f"dev{i:04d}@xiot.test", "role": "device"})
+                        for i in (1, 5, 6)) + "\n"
+    result = xiot("readout", "-f", "-", "--fields", "Temperature,Nodes", env=lab_env,
+                  stdin=listing)
+    assert result.code == 0, result.stdout
+    assert {r["jid"] for r in result.ndjson()} == {"dev0001@xiot.test/sim",
+                                                    "dev0005@xiot.test/sim",
+                                                    "dev0006@xiot.test/sim"}
+    own = xiot("--timeout", "3", "readout", "admin@xiot.test", env=lab_env)
+    (row,) = own.ndjson()
+    assert own.code == 1 and row["status"] == "offline"  # never a read of ourselves
+
+
+def test_simulated_devices_answer_ping_and_refuse_unknown_nodes(fleet, lab_env):
+    assert xiot("ping", "dev0003@xiot.test/sim", env=lab_env).code == 0
+    refused = xiot("readout", "dev0003@xiot.test", "--node", "Sensor1", env=lab_env)
+    assert refused.code == 1 and "item-not-found" in refused.ndjson()[0]["error"]
+
+
+def test_status_fields_are_stable_and_history_is_on_the_hour(fleet, lab_env):
+    first, second = (
+        {r["name"]: r["value"] for r in xiot("readout", "dev0017@xiot.test", "--types",
+                                             "status", env=lab_env).ndjson()}
+        for _ in range(2))
+    assert first["Last boot"] == second["Last boot"]
+    history = xiot("readout", "dev0017@xiot.test", "--types", "historicalHour", "--from",
+                   "-5h", "--to", "-2h", env=lab_env).ndjson()
+    assert history and all(r["timestamp"].endswith(":00:00Z") for r in history)
+
+
+def test_root_options_in_short_form_after_the_command(fleet, lab_env):
+    result = xiot("readout", "dev0001@xiot.test", "--fields", "Temperature", "-ocsv",
+                  env=lab_env)
+    assert result.code == 0 and result.stdout.startswith("jid,node,name")
+
+
+def test_bad_role_and_small_demo_are_usage_errors(lab_env):
+    xiot("lab", "accounts", "--name", "testlab", "--role", "bogus",
+         env=lab_env).assert_clean_error(2)
+    xiot("demo", "--devices", "1", env=lab_env).assert_clean_error(2)

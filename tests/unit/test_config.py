@@ -162,3 +162,32 @@ def test_drop_in_profiles_are_read(tmp_path, monkeypatch):
 def test_missing_ca_file_is_config_error(cfg, tmp_path):
     with pytest.raises(ConfigError):
         resolve(GlobalOptions(config=cfg, ca=tmp_path / "nope.pem"))
+
+
+@pytest.mark.parametrize("line,needle", [
+    ('insecure: "false"', "'insecure' must be true or false"),
+    ("jid: 42", "'jid' must be text"),
+    ("server: [a, b]", "'server' must be text"),
+    ("password_cmd: [echo, hi]", "'password_cmd' must be text"),
+    ("timeout: abc", "'timeout' must be"),
+    ("port: yes", "'port' must be a whole number"),
+])
+def test_profile_values_of_the_wrong_type_are_config_errors(tmp_path, line, needle):
+    path = write(tmp_path / "c.yaml", f"profiles:\n  p:\n    {line}\n")
+    with pytest.raises(ConfigError) as info:
+        resolve(GlobalOptions(config=path, profile="p"))
+    assert needle in info.value.message and "profile 'p'" in info.value.message
+
+
+def test_bad_values_say_where_they_came_from(cfg, monkeypatch, tmp_path):
+    path = write(tmp_path / "c.yaml", "profiles:\n  p:\n    tls: sometimes\n    jid: a@b.example\n")
+    with pytest.raises(ConfigError) as info:
+        resolve(GlobalOptions(config=path, profile="p"))
+    assert "profile 'p'" in info.value.message and "'tls'" in info.value.message
+    monkeypatch.setenv("XIOT_JID", "not a jid")
+    with pytest.raises(ConfigError) as info:
+        resolve(GlobalOptions(config=cfg))
+    assert info.value.message.startswith("XIOT_JID:")
+    with pytest.raises(UsageError) as usage:
+        resolve(GlobalOptions(config=cfg, jid="a@@b"))
+    assert usage.value.message.startswith("--jid:")

@@ -73,7 +73,14 @@ def test_table_escapes_markup_in_values():
     assert "[bold]x[/bold]" in out.getvalue()
 
 
-def test_empty_table_says_so():
+def test_empty_table_says_so_on_stderr(capsys):
     out = io.StringIO()
     render([], "table", stream=out, no_color=True)
-    assert "nothing to show" in out.getvalue()
+    assert out.getvalue() == ""
+    assert "nothing to show" in capsys.readouterr().err
+
+
+def test_empty_csv_still_has_its_header():
+    out = io.StringIO()
+    render([], "csv", stream=out, columns=["jid", "value"])
+    assert out.getvalue() == "jid,value\n"

@@ -33,8 +33,14 @@ def options(ctx: typer.Context) -> GlobalOptions:
     return obj if isinstance(obj, GlobalOptions) else GlobalOptions()
 
 
-def settings(ctx: typer.Context) -> Settings:
-    """Resolved settings (flags > env > profile > defaults) for this run."""
+def settings(ctx: typer.Context, monitoring_output: bool = False) -> Settings:
+    """Resolved settings (flags > env > profile > defaults) for this run.
+
+    The output format is checked here too, so a bad ``-o`` fails before any network work;
+    only ``probe`` passes ``monitoring_output`` to accept nagios and openmetrics.
+    """
+    if not monitoring_output:
+        output_format(ctx)
     return resolve(options(ctx))
 
 
@@ -58,14 +64,24 @@ def sink(
     ``autoflush=False`` is for commands that emit records in groups and call ``flush()``.
     """
     opts = options(ctx)
-    fmt = choose_format(opts.output or env_output())
+    fmt = output_format(ctx)
+    return open_sink(fmt, columns=columns, title=title, no_color=opts.no_color,
+                     single=single, styles=styles, autoflush=autoflush)
+
+
+def output_format(ctx: typer.Context) -> str:
+    """The data format for this run; a monitoring format outside 'probe' is a usage error.
+
+    Commands that connect before printing call this first, so a bad -o is reported before
+    any network work.
+    """
+    fmt = choose_format(options(ctx).output or env_output())
     if fmt in MONITORING_FORMATS:
         from xiot.errors import UsageError
 
         raise UsageError(f"-o {fmt} is only available for 'xiot probe'",
                          "Use table, json, ndjson or csv")
-    return open_sink(fmt, columns=columns, title=title, no_color=opts.no_color,
-                     single=single, styles=styles, autoflush=autoflush)
+    return fmt
 
 
 def env_output() -> str | None:

@@ -62,10 +62,13 @@ def set_(
     out.emit(result.to_record())
     out.close()
     if not result.ok:
-        failed = ", ".join(result.failed_parameters) or "the request"
-        print(f"xiot: {result.jid} refused {failed}: {result.error or result.condition}",
-              file=sys.stderr)
-        raise typer.Exit(1)
+        reason = result.error or result.condition or "no reason given"
+        if result.failed_parameters:
+            print(f"xiot: {result.jid} refused {', '.join(result.failed_parameters)}: {reason}",
+                  file=sys.stderr)
+            raise typer.Exit(1)
+        print(f"xiot: {result.jid} refused the request: {reason}", file=sys.stderr)
+        raise typer.Exit(7)
 
 
 async def _set(cfg, jid, parsed, nodes, message):  # type: ignore[no-untyped-def]
@@ -84,8 +87,13 @@ def form(ctx: typer.Context, node: list[str] = NODE) -> None:
     jid, nodes = ctx.meta["control_target"], tuple(node or ())
     cfg = common.settings(ctx)
     data = common.run(_form(cfg, jid, nodes))
+    rows = form_rows(data)
+    if not rows:
+        print(f"xiot: {jid} offers no control parameters"
+              + ("" if nodes else "; for a node behind a concentrator add --node NODE"),
+              file=sys.stderr)
     out = common.sink(ctx, columns=FORM_COLUMNS, title=data.title)
-    for row in form_rows(data):
+    for row in rows:
         out.emit(row)
     out.close()
 

@@ -19,7 +19,9 @@ Examples:
 def demo(
     ctx: typer.Context,
     keep: bool = typer.Option(False, "--keep", help="Leave the demo lab running."),
-    devices: int = typer.Option(20, "--devices", min=0, help="Device accounts in the lab."),
+    devices: int = typer.Option(20, "--devices", min=3, max=2000,
+                                help="Simulated devices (kinds in turn: thermometer, meter, "
+                                "relay, dimmer, concentrator)."),
 ) -> None:
     """Start a lab, exercise it step by step, print each step, and tear it down."""
     from xiot.demo import run_demo

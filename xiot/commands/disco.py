@@ -15,7 +15,7 @@ Examples:
   xiot --profile lab disco                       the server's identities and features
   xiot --profile lab disco --items               the server's items (components, ...)
   xiot --profile lab disco pubsub.xiot.test --items -o json | jq '.[].node'
-  xiot --profile lab disco dev0001@xiot.test/sim --node urn:xmpp:iot:sensordata
+  xiot --profile lab disco dev0001@xiot.test/sim       what a connected device supports
 
 Rows have the keys kind (identity, feature, info, item), jid, node, category, type,
 name and var.  An error answer exits with status 7.""",

@@ -84,7 +84,12 @@ def status(ctx: typer.Context, name: str | None = typer.Option(
     for lab in labs:
         out.emit(_summary(lab.to_record()))
     out.close()
-    if name and (not labs or not labs[0].running()):
+    if name and not labs:
+        print(f"xiot: no lab '{name}'; start one with 'xiot lab up --name {name}'",
+              file=sys.stderr)
+        raise typer.Exit(1)
+    if name and not labs[0].running():
+        print(f"xiot: lab '{name}' is not running", file=sys.stderr)
         raise typer.Exit(1)
 
 
@@ -100,6 +105,10 @@ def accounts(
     """
     from xiot.lab import manager
 
+    if role not in (None, "admin", "device"):
+        from xiot.errors import UsageError
+
+        raise UsageError(f"unknown role '{role}'", "Use --role admin or --role device")
     lab = manager.load(name)
     if lab is None:
         from xiot.errors import LabError

@@ -16,6 +16,8 @@ Examples:
   xiot --profile lab ping -c 5 -i 0.2        five pings, 0.2 s apart
   xiot --profile lab ping dev0001@xiot.test/sim -o json
 
+A bare JID (user@domain) is answered by the server on the account's behalf; give the full
+JID (user@domain/resource) to reach a connected device.
 Exit status: 0 if every ping was answered, 1 if any got an error or no answer.""",
 )
 def ping(
@@ -30,24 +32,25 @@ def ping(
 
     target = str(parse_jid(jid)) if jid else None
     cfg = common.settings(ctx)
-    out = common.sink(ctx, columns=("target", "seq", "status", "rtt_ms", "error"),
-                      styles={"status": {"ok": "green", "error": "red", "timeout": "red"}})
-    failed = common.run(_run(cfg, target, count, interval, out))
+    failed = common.run(_run(ctx, cfg, target, count, interval))
     if failed:
         raise typer.Exit(1)
 
 
-async def _run(cfg, target, count, interval, out) -> int:  # type: ignore[no-untyped-def]
+async def _run(ctx, cfg, target, count, interval) -> int:  # type: ignore[no-untyped-def]
     from xiot.xmpp.ping import ping
     from xiot.xmpp.session import Session
 
     failed = 0
-    try:
-        async with Session(cfg) as session:
+    async with Session(cfg) as session:
+        # Output starts once connected: a failed login prints its error, not an empty list.
+        out = common.sink(ctx, columns=("target", "seq", "status", "rtt_ms", "error"),
+                          styles={"status": {"ok": "green", "error": "red", "timeout": "red"}})
+        try:
             dest = target or session.jid.domain
             async for result in ping(session.client, dest, count, interval, cfg.timeout):
                 failed += result.status != "ok"
                 out.emit(result.to_record())
-    finally:
-        out.close()
+        finally:
+            out.close()
     return failed

@@ -125,7 +125,7 @@ def _options(ctx: typer.Context, names: list[str], resolver: str | None, only: l
     if crit_days > warn_days:
         raise UsageError("--crit-days is larger than --warn-days",
                          "The critical threshold must be the nearer one")
-    cfg = common.settings(ctx)
+    cfg = common.settings(ctx, monitoring_output=True)
     return ProbeOptions(
         resolver=parse_resolver(resolver) if resolver else None, timeout=cfg.timeout,
         ca=cfg.ca, warn_days=warn_days, crit_days=crit_days, kinds=kinds[kind],  # type: ignore[arg-type]

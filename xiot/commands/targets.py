@@ -42,9 +42,28 @@ def _read_list(source: str) -> list[str]:
         where = source
     lines = [line for line in text.splitlines() if line.strip()
              and not line.lstrip().startswith("#")]
+    if lines and lines[0].lstrip().startswith("{"):
+        return _ndjson_jids(lines, where)
     if lines and "," in lines[0]:
         return _csv_column(lines, where)
     return [line.strip() for line in lines]
+
+
+def _ndjson_jids(lines: list[str], where: str) -> list[str]:
+    """The ``jid`` of each NDJSON record: xiot's own piped output can feed another xiot."""
+    import json
+
+    out = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise UsageError(f"{where}:{number}: not a JSON object",
+                             "Give one JID per line, a CSV with a jid column, or NDJSON") from None
+        if not isinstance(record, dict) or not isinstance(record.get("jid"), str):
+            raise UsageError(f"{where}:{number}: record without a 'jid' string")
+        out.append(record["jid"])
+    return out
 
 
 def _csv_column(lines: list[str], where: str) -> list[str]:

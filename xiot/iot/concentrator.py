@@ -279,6 +279,17 @@ def _remote_error(jid: JID | str, operation: str, iq: Iq) -> RemoteError:
     # A legacy code wins: slixmpp synthesises a feature-not-implemented condition when an
     # error iq carries no <error> element, so the stanza condition may be invented.
     condition = RESULT_CONDITIONS.get(code, code) if code else info.condition
+    if not code and condition in ("feature-not-implemented", "service-unavailable"):
+        return RemoteError(f"{jid} does not act as a concentrator (it answered {operation} "
+                           f"with {condition})",
+                           "XEP-0326 browsing needs a gateway; read plain devices directly",
+                           condition=condition)
+    seen: dict[str, str] = {}
+    for part in (code, info.text, *texts):  # the same text often comes twice
+        cleaned = (part or "").strip()
+        if cleaned:
+            seen.setdefault(cleaned.rstrip(".").lower(), cleaned)
+    detail = "; ".join(seen.values()) or info.describe()
     return RemoteError(f"{jid} refused {operation}: {detail}", condition=condition)
 
 

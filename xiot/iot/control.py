@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 import time as _time
 import uuid
 import xml.etree.ElementTree as ET
@@ -402,7 +403,8 @@ def parameters_from_form(form: DataForm, values: Mapping[str, Any]) -> tuple[Con
     if unknown:
         known = ", ".join(f.var for f in form.parameters)
         raise UsageError(f"the control form has no parameter {', '.join(unknown)}",
-                         f"It offers: {known}")
+                         f"It offers: {known}" if known else
+                         "It offers none: for a node behind a concentrator, add --node NODE")
     result = []
     for name in sorted(values, key=order.__getitem__):
         field = form.field(name)
@@ -658,6 +660,8 @@ def _check_bounds(spec: ParameterSpec, value: Any) -> None:
         raise ParameterError(spec.name, "Invalid parameter value.")
     if spec.type not in ("int", "long", "double"):
         return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ParameterError(spec.name, "Not a finite number.")
     if spec.minimum is not None and value < spec.minimum:
         raise ParameterError(spec.name, "Invalid parameter value.")
     if spec.maximum is not None and value > spec.maximum:

@@ -58,7 +58,7 @@ def reading_rows(reading: Reading) -> list[dict[str, Any]]:
     for record in reading.field_records():
         rows.append({key: record.get(key) for key in ROW_COLUMNS} | {"error": None})
     problems = list(reading.errors)
-    if reading.missing:
+    if reading.missing and reading.status != "ok":
         problems.append("missing: " + ", ".join(reading.missing))
     if reading.status != "ok" and not problems:
         problems.append(reading.condition or reading.status)

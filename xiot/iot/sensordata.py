@@ -848,7 +848,8 @@ def build_reading(session: _ReadSession, elapsed_ms: float, timeout: float) -> R
     errors = list(session.errors)
     if not session.done:
         errors.append(f"timed out after {timeout:g} s waiting for the rest of the readout")
-    status = _status(session.done, bool(session.fields), bool(session.errors), bool(missing))
+    status = _status(session.done, bool(session.fields), bool(session.errors),
+                     _missing_matters(session.request, session.fields, missing))
     return Reading(
         jid=str(session.jid),
         status=status,
@@ -881,6 +882,23 @@ def _missing(request: ReadoutRequest, fields: Sequence[Field]) -> tuple[str, ...
     if wanted_nodes:
         return tuple(n for n in wanted_nodes if n not in seen_nodes)
     return tuple(f for f in names if f not in seen_names)
+
+
+def _missing_matters(request: ReadoutRequest, fields: Sequence[Field],
+                     missing: tuple[str, ...]) -> bool:
+    """Whether what is missing makes a completed readout partial.
+
+    A requested node that sent nothing is a gap.  Field names are a filter for a whole fleet
+    (``--fields Temperature,Energy`` over thermometers and meters), so a device lacking some
+    of them is fine; a device that returned none of them is reported (often a typo).
+    """
+    if not missing:
+        return False
+    if request.nodes:
+        seen_nodes = {f.node.node_id for f in fields if f.node}
+        if any(n.node_id not in seen_nodes for n in request.nodes):
+            return True
+    return bool(request.fields) and not any(f.name in request.fields for f in fields)
 
 
 def _single_node(request: ReadoutRequest) -> str | None:

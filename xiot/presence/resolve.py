@@ -64,8 +64,13 @@ class PresenceTracker:
         self.changed.set()
 
     def best(self, bare: str) -> str | None:
-        """The full JID of the highest-priority available resource of ``bare``."""
-        found = self.resources.get(bare)
+        """The full JID of the highest-priority available resource of ``bare``.
+
+        Our own session is never chosen: asking ourselves would only wait for a timeout.
+        """
+        own = str(self.xmpp.boundjid)
+        found = {r: p for r, p in self.resources.get(bare, {}).items()
+                 if f"{bare}/{r}" != own}
         if not found:
             return None
         resource = max(found, key=lambda r: found[r])

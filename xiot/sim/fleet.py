@@ -28,6 +28,8 @@ from xiot.sim.kinds import KIND_NAMES, Concentrator, Meter, SimDevice, make_devi
 log = logging.getLogger("xiot")
 
 RESOURCE = "sim"
+#: The node id a device's own values carry (XEP-0323's customary default).
+OWN_NODE = "Device01"
 #: Fields per message when a large readout is split over several messages.
 BATCH_SIZE = 5
 DEVICE_FEATURES = ("urn:xmpp:iot:sensordata", "urn:xmpp:iot:control")
@@ -131,7 +133,8 @@ class SimulatedDevice:
         from xiot.xmpp.session import Session
 
         self._connection = (settings, ssl_context)
-        self.session = Session(settings.with_jid(self.full_jid), plugins=("xep_0030",),
+        self.session = Session(settings.with_jid(self.full_jid),
+                               plugins=("xep_0030", "xep_0199"),
                                password=self.account.password, send_presence=True,
                                ssl_context=ssl_context)
         await self.session.open()
@@ -188,15 +191,18 @@ class SimulatedDevice:
 
             xmpp.plugin["xep_0030"].add_feature("urn:xmpp:iot:concentrators")
             nodes = [info.node for info in model.node_infos()]
-            self.servers.append(SensorServer(xmpp, self._concentrator_fields, nodes=nodes,
-                                             concentrator=True))
+            # A read without nodes gets the gateway's own values (it is a device too), so
+            # a fleet-wide readout needs no special case for concentrators.
+            self.servers.append(SensorServer(xmpp, self._concentrator_fields,
+                                             nodes=[*nodes, NodeRef(OWN_NODE)]))
             self.servers.append(ControlServer(xmpp, model.child_parameters, self._on_node_set,
                                               title=f"{model.name} nodes", nodes=nodes))
             self.servers.append(ConcentratorServer(xmpp, model.sources(),
                                                    {"Sim": model.node_infos()},
                                                    node_form=model.node_form))
             return
-        self.servers.append(SensorServer(xmpp, self._fields))
+        self.servers.append(SensorServer(xmpp, self._fields, default_node=OWN_NODE,
+                                         nodes=[NodeRef(OWN_NODE)]))
         if model.parameters():
             self.servers.append(ControlServer(xmpp, lambda _node: model.parameters(),
                                               self._on_set, title=f"{model.name} control"))
@@ -213,7 +219,10 @@ class SimulatedDevice:
 
     def _concentrator_fields(self, request: ReadoutRequest) -> Sequence[Field | NodeError]:
         if self._inject_error():
-            return [NodeError("Field bus timeout", node=request.nodes[0])]
+            return [NodeError("Field bus timeout",
+                              node=request.nodes[0] if request.nodes else None)]
+        if not request.nodes or all(n.node_id == OWN_NODE for n in request.nodes):
+            return self.model.fields(request)
         return self.model.node_fields(request)  # type: ignore[attr-defined]
 
     def _inject_error(self) -> bool:

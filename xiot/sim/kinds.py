@@ -43,6 +43,7 @@ class SimDevice:
     name: str
     rng: random.Random
     serial: str
+    booted: datetime | None = None
     kind: ClassVar[str] = "device"
     model: ClassVar[str] = "xiot-sim"
 
@@ -88,12 +89,14 @@ class SimDevice:
     def status(self, now: datetime) -> list[Field]:
         cats = frozenset({"status"})
         flags = frozenset({"automaticReadout"})
-        uptime = timedelta(seconds=int(self.rng.uniform(3600, 86400 * 30)))
+        if self.booted is None:  # chosen once: a device boots once, not at every readout
+            self.booted = now - timedelta(seconds=int(self.rng.uniform(3600, 86400 * 30)))
+        uptime = now - self.booted
         return [
             Field("Online", "boolean", True, timestamp=now, categories=cats, flags=flags),
             Field("Uptime", "duration", _iso_duration(uptime), timestamp=now, categories=cats,
                   flags=flags),
-            Field("Last boot", "dateTime", now - uptime, timestamp=now, categories=cats,
+            Field("Last boot", "dateTime", self.booted, timestamp=now, categories=cats,
                   flags=flags),
             Field("Installed", "date", (now - timedelta(days=400)).date(), timestamp=now,
                   categories=cats, flags=flags),
@@ -101,7 +104,7 @@ class SimDevice:
 
     def history(self, request: ReadoutRequest, now: datetime) -> Iterator[Field]:
         """Hourly (and daily) points between ``from`` and ``to``, newest first, bounded."""
-        end = min(request.to or now, now)
+        end = min(request.to or now, now).replace(microsecond=0)
         start = request.from_ or end - timedelta(hours=24)
         hourly = request.wants_category({"historicalHour"})
         step, category = (timedelta(hours=1), "historicalHour") if hourly else \

@@ -12,6 +12,7 @@ partial submit forms.  Bad user input (unknown field, wrong type, out of range) 
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,6 +133,10 @@ class FormField:
     def _check_range(self, kind: str, typed: Any) -> None:
         if kind not in ("int", "long", "double") or isinstance(typed, bool):
             return
+        if isinstance(typed, float) and not math.isfinite(typed):
+            # NaN compares false with every bound, so it would slip through the range check.
+            raise UsageError(f"value {typed} for {self.var!r} is not a finite number",
+                             "Give a number")
         for bound, too in ((self.minimum, "small"), (self.maximum, "large")):
             if bound is None:
                 continue

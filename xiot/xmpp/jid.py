@@ -49,6 +49,7 @@ def parse_jid(text: str) -> Jid:
     elif not local:
         raise _bad(text, "the local part before '@' is empty")
     _check_local(text, local)
+    local = local.lower()  # RFC 7622: the local part is case-mapped, the resource is not
     domain = _check_domain(text, domain)
     if resource:
         _check_part(text, resource, "resource")
