@@ -289,6 +289,11 @@ def run(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return 0
     except Exception as exc:
+        from xiot.output import OutputClosed
+
+        if isinstance(exc, OutputClosed):
+            _silence_stdout()  # the reader took what it wanted: not a failure
+            return 0
         if debug:
             raise
         _say(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "

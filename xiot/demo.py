@@ -53,6 +53,7 @@ async def run_demo(name: str = "demo", devices: int = 20, keep: bool = False
 
     step = _Steps()
     lab, started = manager.up(name=name, devices=devices)
+    keep = keep or not started  # someone else's running lab is not ours to remove
     yield step("lab up", True,
                f"Prosody {lab.prosody_version} on {lab.host}:{lab.ports['c2s']}, "
                f"{lab.devices} device accounts" + ("" if started else " (already running)"))

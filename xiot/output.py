@@ -26,6 +26,22 @@ from typing import IO, Any, Protocol
 FORMATS = ("table", "json", "ndjson", "csv")
 
 
+class OutputClosed(Exception):
+    """The reader of stdout went away (``xiot ... | head``): stop quietly, not as a failure.
+
+    Deliberately not an OSError, so that nothing on the way mistakes it for a network error.
+    """
+
+
+def _write(stream: IO[str], text: str, flush: bool) -> None:
+    try:
+        stream.write(text)
+        if flush:
+            stream.flush()
+    except BrokenPipeError:
+        raise OutputClosed from None
+
+
 def choose_format(requested: str | None, stream: IO[str] | None = None) -> str:
     """The explicit format, or table on a TTY and NDJSON otherwise."""
     if requested:
@@ -104,15 +120,13 @@ class NdjsonSink:
     autoflush: bool = True
 
     def emit(self, record: Mapping[str, Any]) -> None:
-        self.stream.write(to_json(dict(record)) + "\n")
-        if self.autoflush:
-            self.stream.flush()
+        _write(self.stream, to_json(dict(record)) + "\n", self.autoflush)
 
     def flush(self) -> None:
-        self.stream.flush()
+        _write(self.stream, "", True)
 
     def close(self) -> None:
-        self.stream.flush()
+        _write(self.stream, "", True)
 
 
 @dataclass
@@ -129,8 +143,7 @@ class JsonSink:
 
     def close(self) -> None:
         payload: Any = self.records[0] if self.single and len(self.records) == 1 else self.records
-        self.stream.write(to_json(payload, indent=2) + "\n")
-        self.stream.flush()
+        _write(self.stream, to_json(payload, indent=2) + "\n", True)
 
 
 @dataclass
@@ -146,17 +159,20 @@ class CsvSink:
             self._writer = csv.writer(self.stream, lineterminator="\n")
             self._writer.writerow(self.columns)
         assert self.columns is not None
-        self._writer.writerow([cell_text(record.get(c)) for c in self.columns])
+        try:
+            self._writer.writerow([cell_text(record.get(c)) for c in self.columns])
+        except BrokenPipeError:
+            raise OutputClosed from None
         if self.autoflush:
-            self.stream.flush()
+            _write(self.stream, "", True)
 
     def flush(self) -> None:
-        self.stream.flush()
+        _write(self.stream, "", True)
 
     def close(self) -> None:
         if self._writer is None and self.columns:  # no rows: the header still says what
-            csv.writer(self.stream, lineterminator="\n").writerow(self.columns)
-        self.stream.flush()
+            _write(self.stream, ",".join(self.columns) + "\n", False)
+        _write(self.stream, "", True)
 
 
 @dataclass

@@ -243,3 +243,12 @@ def test_bad_role_and_small_demo_are_usage_errors(lab_env):
     xiot("lab", "accounts", "--name", "testlab", "--role", "bogus",
          env=lab_env).assert_clean_error(2)
     xiot("demo", "--devices", "1", env=lab_env).assert_clean_error(2)
+
+
+def test_options_that_would_be_silently_ignored_are_usage_errors(lab_env):
+    line = xiot("readout", "dev0001@xiot.test", "--rounds", "2", env=lab_env)\
+        .assert_clean_error(2)
+    assert "--watch" in line
+    line = xiot("readout", "dev0001@xiot.test", "--from", "-2h", env=lab_env)\
+        .assert_clean_error(2)
+    assert "historical" in line

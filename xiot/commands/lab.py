@@ -51,6 +51,9 @@ def up(
     verb = "started" if started else "already running"
     print(f"xiot: lab '{lab.name}' {verb}: {lab.domain} on {lab.host}:{lab.ports['c2s']} "
           f"(STARTTLS), {lab.devices} devices; use --profile {lab.name}", file=sys.stderr)
+    if not started and lab.devices != devices:
+        print(f"xiot: warning: --devices {devices} not applied to the running lab; "
+              f"'xiot lab down --name {lab.name}' first to change it", file=sys.stderr)
     _emit_one(ctx, _summary(lab.to_record() | {"started": started}))
 
 

@@ -47,8 +47,14 @@ def readout(
 ) -> None:
     """Read sensor values (XEP-0323) from devices, streaming rows as they arrive."""
     from xiot.commands.targets import collect_jids
+    from xiot.errors import UsageError
 
+    if rounds is not None and watch is None:
+        raise UsageError("--rounds needs --watch", "For example: --watch 10 --rounds 6")
     request = _request(fields, types, from_, to, node or [])
+    if (from_ or to) and not any(c.startswith("historical") for c in request.categories):
+        raise UsageError("--from/--to select historical values",
+                         "Add --types historical (or historicalHour, historicalDay, ...)")
     targets = collect_jids(jids or [], from_file)
     cfg = common.settings(ctx)
     failed = common.run(_run(ctx, cfg, targets, request, concurrency, watch, rounds))

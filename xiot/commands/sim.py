@@ -62,6 +62,9 @@ def run(
                            login_concurrency=concurrency)
     cfg, sim_accounts = _accounts(ctx, lab, accounts)
     if devices is not None:
+        if devices > len(sim_accounts):
+            print(f"xiot: warning: only {len(sim_accounts)} device accounts available, "
+                  f"running {len(sim_accounts)} (not {devices})", file=sys.stderr)
         sim_accounts = sim_accounts[:devices]
     common.run(_run(ctx, cfg, sim_accounts, options, duration))
 
