@@ -146,3 +146,12 @@ def lab_with_sim(name: str, devices: int, kinds: str = "thermometer",
                 manager.down(name)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of a running process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

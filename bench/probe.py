@@ -59,6 +59,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from _lab import cpu_seconds
+
 from xiot.lab import prosody
 from xiot.lab.ca import CertificateAuthority, CertSpec, write_pem
 from xiot.lab.dns import LabDnsServer, Record
@@ -287,15 +289,6 @@ def helper(target: object, *args: object) -> Iterator[tuple[Any, int]]:
 
 
 # -- measuring -----------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of process ``pid`` so far (Linux ``/proc``; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def probe(domains: list[str], options: ProbeOptions) -> tuple[float, int]:

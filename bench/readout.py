@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _lab import LabRun, lab_with_sim, xiot_executable
+from _lab import LabRun, cpu_seconds, lab_with_sim, xiot_executable
 
 LAB_NAME = "bench"
 FIELDS_PER_READING = 3  # a simulated thermometer: Temperature, Humidity, Setpoint
@@ -373,15 +373,6 @@ def main() -> None:
                                                                       strict=True))
         run_once(bare_cli, devices)
         report(run, devices, runs, concurrency, ours, yard, library, bare_cli, others)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a running process, from /proc (0 if unreadable)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def report(run: LabRun, devices: int, runs: int, concurrency: int, ours: Contestant,
