@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,15 @@ def test_disco_error_raises_remote_error(lab):
     with pytest.raises(RemoteError) as info:
         run(scenario())
     assert info.value.condition == "service-unavailable"
+
+
+def test_lab_never_reaches_out_to_other_servers(lab):
+    async def scenario():
+        async with Session(lab_settings(LAB_NAME)) as s:
+            return await ping_once(s.client, "someone@elsewhere.invalid", 1, 5)
+
+    result = run(scenario())
+    assert result.status == "error" and result.error.startswith("remote-server-not-found")
+    assert "does not connect to other servers" in result.error  # bounced, no s2s attempt
+    log = (Path(lab.directory) / "prosody.log").read_text()
+    assert "s2sout" not in log

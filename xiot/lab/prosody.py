@@ -28,8 +28,24 @@ INSTALL_HINT = (
 MODULES = (
     "roster", "saslauth", "tls", "dialback", "disco", "ping", "pep", "register",
     "adhoc", "admin_adhoc", "posix", "version", "time", "uptime", "private", "vcard_legacy",
-    "blocklist", "carbons", "bosh", "websocket", "http",
+    "blocklist", "carbons", "bosh", "websocket", "http", "xiot_lab_local",
 )
+
+#: A lab server answers for itself and never reaches out to other servers: stanzas to remote
+#: domains bounce at once instead of starting an s2s connection (and the DNS look-ups before
+#: it), so nothing a lab user types can make the lab talk to a non-loopback address.
+LOCAL_ONLY_PLUGIN = """-- Written by xiot lab.
+local st = require "util.stanza";
+module:hook("route/remote", function (event)
+	local stanza = event.stanza;
+	local kind = stanza.attr.type;
+	if kind ~= "error" and kind ~= "result" then
+		module:send(st.error_reply(stanza, "cancel", "remote-server-not-found",
+			"this xiot lab server does not connect to other servers"));
+	end
+	return true;
+end, -5);
+"""
 
 
 @dataclass(frozen=True)
@@ -98,7 +114,7 @@ daemonize = false
 pidfile = {q(str(cfg.pid_file))}
 data_path = {q(str(cfg.data_path))}
 log = {{ {{ levels = {{ min = "info" }}, to = "file", filename = {q(str(cfg.log_file))} }} }}
-plugin_paths = {{}}
+plugin_paths = {{ {q(str(cfg.directory / "plugins"))} }}
 
 interfaces = {{ {q(cfg.host)} }}
 local_interfaces = {{ {q(cfg.host)} }}
@@ -142,6 +158,13 @@ Component {q("pubsub." + cfg.domain)} "pubsub"
 Component {q("conference." + cfg.domain)} "muc"
     ssl = {ssl}
 """
+
+
+def write_plugins(cfg: ServerConfig) -> None:
+    """The lab's own Prosody modules, next to its config."""
+    folder = cfg.directory / "plugins"
+    folder.mkdir(exist_ok=True)
+    (folder / "mod_xiot_lab_local.lua").write_text(LOCAL_ONLY_PLUGIN)
 
 
 def find_prosody() -> tuple[str, str]:
@@ -192,6 +215,7 @@ def start(cfg: ServerConfig, wait: float = 20.0) -> int:
     terminal that ran ``xiot lab up`` does not take the lab down with it.
     """
     prosody, _ = find_prosody()
+    write_plugins(cfg)
     console = cfg.directory / "prosody.console"
     with console.open("ab") as out:
         proc = subprocess.Popen(
