@@ -120,6 +120,17 @@ class OutputChoice(StrEnum):
     openmetrics = "openmetrics"
 
 
+def _complete_profiles(incomplete: str) -> list[str]:
+    """Profile names for tab completion; a broken config file completes nothing."""
+    try:
+        from xiot.config import GlobalOptions, profile_names
+
+        names = [row["profile"] for row in profile_names(GlobalOptions())]
+    except Exception:  # completion must never print an error into the shell
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"xiot {__version__}")
@@ -130,7 +141,8 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     profile: str | None = typer.Option(
-        None, "--profile", help="Profile from the config file [env: XIOT_PROFILE]."),
+        None, "--profile", help="Profile from the config file [env: XIOT_PROFILE].",
+        autocompletion=lambda incomplete: _complete_profiles(incomplete)),
     config: Path | None = typer.Option(
         None, "--config", help="Config file instead of ~/.config/xiot/config.yaml "
         "[env: XIOT_CONFIG].", dir_okay=False),

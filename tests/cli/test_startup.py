@@ -42,3 +42,16 @@ def test_completion_lists_commands_without_heavy_imports():
     env = dict(os.environ, _XIOT_COMPLETE="complete_bash", COMP_WORDS="xiot ", COMP_CWORD="1")
     done = subprocess.run([xiot_command()], capture_output=True, text=True, env=env, timeout=60)
     assert {"ping", "disco", "lab", "config"} <= set(done.stdout.split())
+
+
+def complete(words: str, cword: int, env: dict | None = None) -> list[str]:
+    env = dict(env or os.environ, _XIOT_COMPLETE="complete_bash", COMP_WORDS=words,
+               COMP_CWORD=str(cword))
+    done = subprocess.run([xiot_command()], capture_output=True, text=True, env=env, timeout=60)
+    return done.stdout.split()
+
+
+def test_completion_of_profile_names_and_categories(lab):
+    assert "testlab" in complete("xiot --profile test", 2)
+    assert complete("xiot readout --types momentary,hist", 3)[0].startswith("momentary,hist")
+    assert "identity" in complete("xiot readout --types ide", 3)

@@ -32,7 +32,8 @@ def readout(
     fields: str | None = typer.Option(None, "--fields", help="Comma-separated field names."),
     types: str = typer.Option("momentary", "--types", help="Comma-separated categories: "
                               "momentary, peak, status, computed, identity, historical, "
-                              "historicalHour, ..., all."),
+                              "historicalHour, ..., all.",
+                              autocompletion=lambda incomplete: _complete_types(incomplete)),
     from_: str | None = typer.Option(None, "--from", help="Start of a historical range "
                                      "(ISO 8601 or relative: -24h, -7d)."),
     to: str | None = typer.Option(None, "--to", help="End of a historical range."),
@@ -60,6 +61,16 @@ def readout(
     failed = common.run(_run(ctx, cfg, targets, request, concurrency, watch, rounds))
     if failed:
         raise typer.Exit(1)
+
+
+def _complete_types(incomplete: str) -> list[str]:
+    """Complete the last name of a comma-separated --types value."""
+    from xiot.iot.model import FIELD_CATEGORIES, REQUEST_SHORTHANDS
+
+    done, _, last = incomplete.rpartition(",")
+    prefix = f"{done}," if done else ""
+    return [prefix + name for name in (*REQUEST_SHORTHANDS, *FIELD_CATEGORIES)
+            if name.startswith(last)]
 
 
 def _request(fields, types, from_, to, nodes):  # type: ignore[no-untyped-def]
