@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+from pathlib import Path
 
 from tests.conftest import LAB_DEVICES, LAB_NAME
 from tests.helpers import lab_settings
@@ -51,3 +52,22 @@ def test_up_twice_reuses_and_second_lab_does_not_collide(lab):
     assert not os.path.exists(stopped.directory)
     assert manager.load("second") is None
     assert lab.running()
+
+
+def test_lab_dns_serves_the_domain_and_stops_with_the_lab(lab):
+    import asyncio
+
+    from xiot.probes.dns import discover
+
+    dns_lab, _ = manager.up(name="withdns", devices=1, dns=True)
+    try:
+        assert dns_lab.dns_port and prosody.pid_is_ours(
+            dns_lab.dns_pid, Path(dns_lab.directory) / "dns.json")
+        report = asyncio.run(discover("xiot.test", resolver=("127.0.0.1", dns_lab.dns_port),
+                                      timeout=5))
+        client = {(e.port, e.direct_tls) for e in report.endpoints_for("client")}
+        assert client == {(dns_lab.ports["c2s"], False), (dns_lab.ports["c2s_direct"], True)}
+        assert {e.address for e in report.endpoints} == {"127.0.0.1"}
+    finally:
+        stopped = manager.down("withdns")
+    assert not prosody.pid_is_ours(stopped.dns_pid, Path(stopped.directory) / "dns.json")

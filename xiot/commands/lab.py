@@ -38,6 +38,8 @@ def up(
                                 "(dev0001...), each subscribed to and by admin."),
     domain: str = typer.Option("xiot.test", "--domain", help="XMPP domain of the lab."),
     host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to listen on."),
+    dns: bool = typer.Option(False, "--dns", help="Also serve the domain's SRV records from "
+                             "a DNS server of the lab's own (for 'xiot probe --resolver')."),
 ) -> None:
     """Start a private Prosody with a CA, admin and device accounts, and a profile.
 
@@ -47,10 +49,13 @@ def up(
     from xiot.xmpp.jid import parse_jid
 
     domain = parse_jid(domain).domain
-    lab, started = manager.up(name=name, devices=devices, domain=domain, host=host)
+    lab, started = manager.up(name=name, devices=devices, domain=domain, host=host, dns=dns)
     verb = "started" if started else "already running"
     print(f"xiot: lab '{lab.name}' {verb}: {lab.domain} on {lab.host}:{lab.ports['c2s']} "
           f"(STARTTLS), {lab.devices} devices; use --profile {lab.name}", file=sys.stderr)
+    if lab.dns_port:
+        print(f"xiot: lab DNS on {lab.host}:{lab.dns_port}: xiot probe {lab.domain} "
+              f"--resolver {lab.host}:{lab.dns_port} --ca {lab.ca_file}", file=sys.stderr)
     if not started and lab.devices != devices:
         print(f"xiot: warning: --devices {devices} not applied to the running lab; "
               f"'xiot lab down --name {lab.name}' first to change it", file=sys.stderr)
@@ -81,7 +86,7 @@ def status(ctx: typer.Context, name: str | None = typer.Option(
 
     labs = [lab for lab in [manager.load(name)] if lab] if name else manager.all_labs()
     out = common.sink(ctx, columns=("name", "running", "domain", "host", "port_c2s",
-                                    "port_c2s_direct", "port_http", "pid", "devices",
+                                    "port_c2s_direct", "port_http", "dns_port", "pid", "devices",
                                     "prosody_version", "directory"),
                       styles={"running": {"yes": "green", "no": "red"}})
     for lab in labs:

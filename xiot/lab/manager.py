@@ -44,6 +44,8 @@ class Lab:
     devices: int
     prosody_version: str
     started_at: float
+    dns_port: int | None = None
+    dns_pid: int | None = None
 
     @property
     def ca_file(self) -> Path:
@@ -106,12 +108,14 @@ def up(
     attempts: int = 3,
     cert: CertSpec | None = None,
     self_signed: bool = False,
+    dns: bool = False,
 ) -> tuple[Lab, bool]:
     """Start the lab ``name``; returns (lab, started) where started is False if it was running.
 
     ``cert`` replaces the server certificate the lab's CA issues (probe tests use it for
     expired, wrongly named or otherName-only certificates); ``self_signed`` makes the server
-    present a certificate that no CA issued, as a forgotten default install does.
+    present a certificate that no CA issued, as a forgotten default install does.  ``dns``
+    also starts a DNS server process answering the domain's SRV and address records.
     """
     if not 0 <= devices <= MAX_DEVICES:
         raise UsageError(f"--devices {devices} is out of range", f"Use 0 to {MAX_DEVICES}")
@@ -143,10 +147,13 @@ def up(
         except LabError as exc:  # most often a port taken between choosing and binding
             last_error = exc
             continue
+        dns_pid, dns_port = _start_dns(directory, domain, host, ports.as_dict()) if dns \
+            else (None, None)
         lab = Lab(
             name=name, directory=str(directory), domain=domain, host=host,
             ports=ports.as_dict(), pid=pid, admin_jid=f"admin@{domain}", devices=devices,
             prosody_version=prosody.server_version(cfg), started_at=time.time(),
+            dns_port=dns_port, dns_pid=dns_pid,
         )
         (directory / "lab.json").write_text(json.dumps(asdict(lab), indent=2))
         if write_profile:
@@ -169,6 +176,8 @@ def down(name: str = "lab", keep: bool = False) -> Lab | None:
             shutil.rmtree(directory)
         return None
     prosody.stop_pid(lab.pid, lab.config_file)
+    if lab.dns_pid is not None:
+        prosody.stop_pid(lab.dns_pid, Path(lab.directory) / "dns.json")
     with contextlib.suppress(FileNotFoundError):
         lab.profile_file.unlink()
     if not keep:
@@ -202,6 +211,33 @@ def require(name: str) -> Lab:
     if lab is None or not lab.running():
         raise LabError(f"lab '{name}' is not running", f"Start it with 'xiot lab up --name {name}'")
     return lab
+
+
+def _start_dns(directory: Path, domain: str, host: str, ports: dict[str, int]
+               ) -> tuple[int, int]:
+    """Start the lab's DNS server process; (pid, port) once it answers."""
+    import subprocess
+    import sys
+
+    from xiot.lab.dnsd import records_for
+
+    records, port_file = directory / "dns.json", directory / "dns.port"
+    records.write_text(json.dumps(records_for(domain, host, ports)))
+    with (directory / "dns.console").open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "xiot.lab.dnsd", str(records), str(port_file)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            cwd=directory, start_new_session=True,
+        )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if port_file.exists() and port_file.read_text().strip():
+            return proc.pid, int(port_file.read_text())
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    raise LabError("the lab DNS server did not start", f"See {directory / 'dns.console'}")
 
 
 def _check_loopback(host: str) -> None:
