@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import typer
@@ -67,6 +67,34 @@ def sink(
     fmt = output_format(ctx)
     return open_sink(fmt, columns=columns, title=title, no_color=opts.no_color,
                      single=single, styles=styles, autoflush=autoflush)
+
+
+def emit_all(ctx: typer.Context, records: Iterable[Mapping[str, Any]], **sink_options: Any
+             ) -> None:
+    """Write a complete list of records in the chosen format."""
+    out = sink(ctx, **sink_options)
+    try:
+        for record in records:
+            out.emit(record)
+    finally:
+        out.close()
+
+
+def emit_one(ctx: typer.Context, record: Mapping[str, Any],
+             notes: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """Write one object: key/value rows in a table, the object itself in data formats.
+
+    ``notes`` adds columns to the table rows only (``{"source": {key: where}}``), for what
+    helps a person reading the table but is not part of the data.
+    """
+    if output_format(ctx) != "table":
+        emit_all(ctx, [record], single=True)
+        return
+    from xiot.output import key_value_records
+
+    rows = [row | {name: values.get(row["key"], "") for name, values in (notes or {}).items()}
+            for row in key_value_records(record)]
+    emit_all(ctx, rows)
 
 
 def output_format(ctx: typer.Context) -> str:

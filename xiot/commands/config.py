@@ -16,20 +16,8 @@ Examples:
   xiot --profile lab config show -o json | jq .server""")
 def show(ctx: typer.Context) -> None:
     """Print the resolved settings (flags > XIOT_* env > profile > defaults), secret hidden."""
-    from xiot.output import key_value_records
-
     cfg = common.settings(ctx)
-    record = cfg.to_record()
-    out = common.sink(ctx, columns=None, single=True)
-    from xiot.output import choose_format
-
-    if choose_format(common.options(ctx).output) == "table":
-        for row in key_value_records(record):
-            source = cfg.sources.get(row["key"], "")
-            out.emit(row | {"source": source})
-    else:
-        out.emit(record)
-    out.close()
+    common.emit_one(ctx, cfg.to_record(), notes={"source": cfg.sources})
 
 
 @app.command("profiles", epilog="""\b
@@ -39,7 +27,5 @@ def profiles(ctx: typer.Context) -> None:
     """List the configured profiles (no secrets)."""
     from xiot.config import profile_names
 
-    out = common.sink(ctx, columns=("profile", "default", "jid", "server", "tls", "file"))
-    for row in profile_names(common.options(ctx)):
-        out.emit(row)
-    out.close()
+    common.emit_all(ctx, profile_names(common.options(ctx)),
+                    columns=("profile", "default", "jid", "server", "tls", "file"))

@@ -34,10 +34,7 @@ def disco(
     target = str(parse_jid(jid)) if jid else None
     cfg = common.settings(ctx)
     records = common.run(_query(cfg, target, node, items))
-    out = common.sink(ctx, columns=COLUMNS)
-    for record in records:
-        out.emit(record)
-    out.close()
+    common.emit_all(ctx, records, columns=COLUMNS)
 
 
 async def _query(cfg, target, node, items):  # type: ignore[no-untyped-def]

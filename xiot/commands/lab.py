@@ -59,7 +59,7 @@ def up(
     if not started and lab.devices != devices:
         print(f"xiot: warning: --devices {devices} not applied to the running lab; "
               f"'xiot lab down --name {lab.name}' first to change it", file=sys.stderr)
-    _emit_one(ctx, _summary(lab.to_record() | {"started": started}))
+    common.emit_one(ctx, _summary(lab.to_record() | {"started": started}))
 
 
 @app.command("down")
@@ -130,13 +130,3 @@ def accounts(
     out.close()
 
 
-def _emit_one(ctx: typer.Context, record: dict) -> None:
-    from xiot.output import choose_format, key_value_records
-
-    out = common.sink(ctx, single=True)
-    if choose_format(common.options(ctx).output) == "table":
-        for row in key_value_records(record):
-            out.emit(row)
-    else:
-        out.emit(record)
-    out.close()

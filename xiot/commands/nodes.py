@@ -42,13 +42,6 @@ async def _with_concentrator(ctx: typer.Context, action):  # type: ignore[no-unt
         return await action(session.client, full, cfg.timeout)
 
 
-def _emit(ctx: typer.Context, records, columns=None) -> None:  # type: ignore[no-untyped-def]
-    out = common.sink(ctx, columns=columns)
-    for record in records:
-        out.emit(record)
-    out.close()
-
-
 @app.command("capabilities")
 def capabilities(ctx: typer.Context) -> None:
     """The XEP-0326 operations the concentrator supports."""
@@ -56,7 +49,7 @@ def capabilities(ctx: typer.Context) -> None:
 
     names = common.run(_with_concentrator(
         ctx, lambda x, j, t: get_capabilities(x, j, timeout=t)))
-    _emit(ctx, [{"capability": n} for n in names])
+    common.emit_all(ctx, [{"capability": n} for n in names])
 
 
 @app.command("sources")
@@ -66,8 +59,8 @@ def sources(ctx: typer.Context) -> None:
 
     found = common.run(_with_concentrator(
         ctx, lambda x, j, t: get_all_data_sources(x, j, timeout=t)))
-    _emit(ctx, [s.to_record() for s in found],
-          ("source_id", "name", "has_children", "last_changed"))
+    common.emit_all(ctx, [s.to_record() for s in found],
+                    columns=("source_id", "name", "has_children", "last_changed"))
 
 
 NODE_COLUMNS = ("node", "source_id", "node_type", "display_name", "state", "is_readable",
@@ -94,7 +87,7 @@ def list_nodes(
         return found
 
     found = common.run(_with_concentrator(ctx, action))
-    _emit(ctx, [n.to_record() for n in found], NODE_COLUMNS)
+    common.emit_all(ctx, [n.to_record() for n in found], columns=NODE_COLUMNS)
 
 
 @app.command("info")
@@ -110,7 +103,7 @@ def info(
     ref = NodeRef(node, source)
     found = common.run(_with_concentrator(
         ctx, lambda x, j, t: get_node(x, j, ref, parameters=True, messages=True, timeout=t)))
-    _emit(ctx, [found.to_record()], NODE_COLUMNS)
+    common.emit_all(ctx, [found.to_record()], columns=NODE_COLUMNS)
 
 
 @app.command("params")
@@ -127,4 +120,4 @@ def params(
     ref = NodeRef(node, source)
     form = common.run(_with_concentrator(
         ctx, lambda x, j, t: get_node_parameters_for_edit(x, j, ref, timeout=t)))
-    _emit(ctx, form_rows(form, all_fields=True), FORM_COLUMNS)
+    common.emit_all(ctx, form_rows(form, all_fields=True), columns=FORM_COLUMNS)

@@ -104,10 +104,10 @@ async def _run(ctx, cfg, targets, request, concurrency, watch, rounds) -> int:  
 
 async def _round(ctx, session, targets, request, concurrency, timeout) -> int:  # type: ignore[no-untyped-def]
     from xiot.iot.readout import ROW_COLUMNS, TABLE_COLUMNS, read_devices, reading_rows
-    from xiot.output import STATUS_STYLES, choose_format
+    from xiot.output import STATUS_STYLES
     from xiot.progress import FanOutProgress
 
-    table = choose_format(common.options(ctx).output) == "table"
+    table = common.output_format(ctx) == "table"
     out = common.sink(ctx, columns=TABLE_COLUMNS if table else ROW_COLUMNS,
                       styles={"status": STATUS_STYLES}, autoflush=False)
     failed = 0

@@ -92,10 +92,9 @@ async def _run(ctx, cfg, accounts, options, duration) -> None:  # type: ignore[n
     import contextlib
     import signal
 
-    from xiot.output import choose_format
     from xiot.sim.fleet import Fleet
 
-    streaming = choose_format(common.options(ctx).output) != "table"
+    streaming = common.output_format(ctx) != "table"
     out = common.sink(ctx, columns=("time", "jid", "event", "detail")) if streaming else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
