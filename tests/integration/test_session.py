@@ -110,3 +110,24 @@ def test_ssl_context_refuses_old_tls(lab):
     ctx = build_ssl_context(replace(lab_settings(LAB_NAME)))
     assert ctx.minimum_version >= ssl.TLSVersion.TLSv1_2
     assert ctx.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_endpoints_come_from_srv_in_xep0368_order_and_session_follows_them(lab):
+    from xiot.lab.dns import LabDnsServer, Record
+    from xiot.lab.dnsd import records_for
+    from xiot.xmpp.session import plan_endpoints
+
+    server = LabDnsServer([Record(*row) for row in records_for("xiot.test", "127.0.0.1",
+                                                              lab.ports)])
+    resolver = server.start()
+    try:
+        settings = lab_settings(LAB_NAME, host=None, port=None, tls="auto")
+        both = run(plan_endpoints(settings, "xiot.test", resolver))
+        assert {(e.host, e.port, e.direct_tls) for e in both} == {
+            ("127.0.0.1", lab.ports["c2s"], False), ("127.0.0.1", lab.ports["c2s_direct"], True)}
+        direct = run(plan_endpoints(replace(settings, tls="direct"), "xiot.test", resolver))
+        assert [(e.port, e.direct_tls) for e in direct] == [(lab.ports["c2s_direct"], True)]
+        with pytest.raises(ConnectError):
+            run(plan_endpoints(settings, "nothing.xiot.test", resolver))
+    finally:
+        server.stop()

@@ -84,19 +84,34 @@ def build_ssl_context(settings: Settings) -> ssl.SSLContext:
     return ctx
 
 
-async def plan_endpoints(settings: Settings, domain: str) -> list[Endpoint]:
-    """Where to connect: ``--server`` as given, else SRV (RFC 6120 and XEP-0368), else domain."""
+async def plan_endpoints(
+    settings: Settings, domain: str, resolver: tuple[str, int] | None = None
+) -> list[Endpoint]:
+    """Where to connect: ``--server`` as given, else what DNS says (RFC 6120, XEP-0368).
+
+    The DNS part is the probe's own discovery (RFC 2782 order, ``.`` targets, the A/AAAA
+    fallback), so a session connects where ``xiot probe`` looks.  ``resolver`` is for tests.
+    """
     if settings.host:
         direct = settings.tls == "direct" or (settings.tls == "auto" and settings.port == 5223)
         port = settings.port or (5223 if direct else 5222)
         return [Endpoint(settings.host, port, direct, "server option")]
-    from xiot.xmpp.srv import client_endpoints
+    from xiot.probes.dns import discover
 
-    found = await client_endpoints(domain, settings.tls, settings.timeout)
-    if found:
-        return [Endpoint(h, p, d, origin) for h, p, d, origin in found]
-    direct = settings.tls == "direct"
-    return [Endpoint(domain, 5223 if direct else 5222, direct, "domain fallback")]
+    report = await discover(domain, resolver=resolver, timeout=settings.timeout,
+                            kinds=("client",))
+    planned = []
+    for found in report.endpoints_for("client"):
+        if found.fallback and settings.tls == "direct":  # no SRV: try the XEP-0368 port
+            planned.append(Endpoint(found.address, 5223, True, "domain fallback"))
+        elif settings.tls == "auto" or found.direct_tls == (settings.tls == "direct"):
+            origin = "domain fallback" if found.fallback else f"SRV {found.service} {found.host}"
+            planned.append(Endpoint(found.address, found.port, found.direct_tls, origin))
+    if not planned:
+        mode = "" if settings.tls == "auto" else f"{settings.tls} "
+        raise ConnectError(f"DNS gives no {mode}client endpoint for {domain}",
+                           "Check its SRV records (xiot probe), or give --server host:port")
+    return planned
 
 
 class Session:
