@@ -216,19 +216,15 @@ def require(name: str) -> Lab:
 def _start_dns(directory: Path, domain: str, host: str, ports: dict[str, int]
                ) -> tuple[int, int]:
     """Start the lab's DNS server process; (pid, port) once it answers."""
-    import subprocess
     import sys
 
     from xiot.lab.dnsd import records_for
 
     records, port_file = directory / "dns.json", directory / "dns.port"
     records.write_text(json.dumps(records_for(domain, host, ports)))
-    with (directory / "dns.console").open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "xiot.lab.dnsd", str(records), str(port_file)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            cwd=directory, start_new_session=True,
-        )
+    proc = prosody.spawn_detached(
+        [sys.executable, "-m", "xiot.lab.dnsd", str(records), str(port_file)], directory,
+        directory / "dns.console")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if port_file.exists() and port_file.read_text().strip():

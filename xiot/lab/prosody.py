@@ -211,21 +211,25 @@ def server_version(cfg: ServerConfig) -> str:
     return "unknown"
 
 
-def start(cfg: ServerConfig, wait: float = 20.0) -> int:
-    """Start Prosody detached from our session and wait until it accepts connections.
+def spawn_detached(argv: list[str], directory: Path, console: Path) -> subprocess.Popen[bytes]:
+    """Start a lab process in a session of its own, its output appended to ``console``.
 
-    Returns the server's pid.  The process gets its own session so that a Ctrl-C in the
-    terminal that ran ``xiot lab up`` does not take the lab down with it.
+    Its own session means a Ctrl-C in the terminal that ran ``xiot lab up`` does not take the
+    lab down with it; the lab stops it by pid.
     """
+    with console.open("ab") as out:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, cwd=directory,
+                                start_new_session=True)
+
+
+def start(cfg: ServerConfig, wait: float = 20.0) -> int:
+    """Start Prosody detached and wait until it accepts connections; returns its pid."""
     prosody, _ = find_prosody()
     write_plugins(cfg)
     console = cfg.directory / "prosody.console"
-    with console.open("ab") as out:
-        proc = subprocess.Popen(
-            [prosody, "--config", str(cfg.config_file), "-F"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            cwd=cfg.directory, start_new_session=True,
-        )
+    proc = spawn_detached([prosody, "--config", str(cfg.config_file), "-F"], cfg.directory,
+                          console)
     deadline = time.monotonic() + wait
     ports = (cfg.ports.c2s, cfg.ports.c2s_direct, cfg.ports.http)
     while time.monotonic() < deadline:
