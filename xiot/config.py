@@ -220,21 +220,25 @@ def _check_profile_types(path: Path, name: str, body: dict[str, Any]) -> None:
             )
 
 
-def load_profiles(explicit: Path | None = None) -> dict[str, tuple[dict[str, Any], ConfigFile]]:
+def read_all(explicit: Path | None = None) -> list[ConfigFile]:
+    """Every config file, parsed once per command (they are read on every start)."""
+    return [read_config_file(path) for path in config_paths(explicit)]
+
+
+def load_profiles(files: list[ConfigFile]) -> dict[str, tuple[dict[str, Any], ConfigFile]]:
     """Every profile by name, with the file it came from (later files win)."""
     found: dict[str, tuple[dict[str, Any], ConfigFile]] = {}
-    for path in config_paths(explicit):
-        cfg = read_config_file(path)
+    for cfg in files:
         for name, body in cfg.profiles.items():
             found[name] = (body, cfg)
     return found
 
 
-def _default_profile_name(explicit: Path | None) -> str | None:
-    for path in reversed(config_paths(explicit)):
-        name = read_config_file(path).default_profile
-        if name:
-            return str(name)
+def _default_profile_name(files: list[ConfigFile]) -> str | None:
+    """The last file's ``default_profile`` wins, like its profiles do."""
+    for cfg in reversed(files):
+        if cfg.default_profile:
+            return str(cfg.default_profile)
     return None
 
 
@@ -282,9 +286,9 @@ def explicit_config(opts: GlobalOptions) -> Path | None:
 
 def resolve(opts: GlobalOptions) -> Settings:
     """Merge flags, environment, profile and defaults into ``Settings``."""
-    explicit = explicit_config(opts)
-    profiles = load_profiles(explicit)
-    profile_name = opts.profile or _env("PROFILE") or _default_profile_name(explicit)
+    files = read_all(explicit_config(opts))
+    profiles = load_profiles(files)
+    profile_name = opts.profile or _env("PROFILE") or _default_profile_name(files)
     profile: dict[str, Any] = {}
     origin: ConfigFile | None = None
     if profile_name is not None:
@@ -331,9 +335,9 @@ def resolve(opts: GlobalOptions) -> Settings:
     if output is not None and output not in OUTPUT_FORMATS:
         raise UsageError(f"unknown output format '{output}'", f"Use {', '.join(OUTPUT_FORMATS)}")
     no_color = opts.no_color or os.environ.get("NO_COLOR", "") != ""
-    files = tuple(p for p in config_paths(explicit))
     return Settings(
-        profile=profile_name, config_files=files, jid=jid, host=host, port=port,
+        profile=profile_name, config_files=tuple(f.path for f in files), jid=jid, host=host,
+        port=port,
         tls=tls, ca=ca, insecure=insecure, timeout=timeout, output=output,  # type: ignore[arg-type]
         no_color=no_color, verbose=opts.verbose, debug=opts.debug,
         credential=_credential_source(profile, origin), sources=sources,
@@ -499,10 +503,10 @@ def _run_password_cmd(command: str, timeout: float) -> str:
 
 def profile_names(opts: GlobalOptions) -> list[dict[str, Any]]:
     """Every profile as a record for ``config profiles`` (no secrets)."""
-    explicit = explicit_config(opts)
-    default = _default_profile_name(explicit)
+    files = read_all(explicit_config(opts))
+    default = _default_profile_name(files)
     rows = []
-    for name, (body, cfg) in sorted(load_profiles(explicit).items()):
+    for name, (body, cfg) in sorted(load_profiles(files).items()):
         rows.append({
             "profile": name,
             "default": name == default,
