@@ -357,8 +357,8 @@ class Field:
         object.__setattr__(self, "type", kind)
         object.__setattr__(self, "categories", frozenset(self.categories))
         object.__setattr__(self, "flags", frozenset(self.flags))
-        _check_names(self.categories, FIELD_CATEGORIES, "field category")
-        _check_names(self.flags, QOS_FLAGS, "QoS flag")
+        _check_names(self.categories, _CATEGORY_SET, "field category")
+        _check_names(self.flags, _FLAG_SET, "QoS flag")
 
     @property
     def lexical(self) -> str:
@@ -401,20 +401,17 @@ class NodeError:
         return f"{self.node.node_id}: {self.message}" if self.node else self.message
 
 
-def _check_names(names: Iterable[str], allowed: Iterable[str], what: str) -> None:
-    allowed_set = _ALLOWED_SETS.get(id(allowed)) or frozenset(allowed)
-    given = names if isinstance(names, frozenset) else frozenset(names)
-    if given <= allowed_set:  # the common case, taken for every parsed field
+def _check_names(names: frozenset[str], allowed: frozenset[str], what: str) -> None:
+    if names <= allowed:  # the common case, taken for every parsed field
         return
-    unknown = sorted(given - allowed_set)
-    if unknown:
-        raise UsageError(
-            f"unknown {what} {', '.join(unknown)}", f"use one of: {', '.join(sorted(allowed_set))}"
-        )
+    unknown = sorted(names - allowed)
+    raise UsageError(f"unknown {what} {', '.join(unknown)}",
+                     f"use one of: {', '.join(sorted(allowed))}")
 
 
-_ALLOWED_SETS = {id(FIELD_CATEGORIES): frozenset(FIELD_CATEGORIES),
-                 id(QOS_FLAGS): frozenset(QOS_FLAGS)}
+_CATEGORY_SET = frozenset(FIELD_CATEGORIES)
+_FLAG_SET = frozenset(QOS_FLAGS)
+_REQUEST_CATEGORY_SET = frozenset((*FIELD_CATEGORIES, *REQUEST_SHORTHANDS))
 
 
 def expand_categories(names: Iterable[str]) -> frozenset[str]:
@@ -431,7 +428,7 @@ def expand_categories(names: Iterable[str]) -> frozenset[str]:
         elif name in FIELD_CATEGORIES:
             result.add(name)
         else:
-            _check_names([name], (*FIELD_CATEGORIES, *REQUEST_SHORTHANDS), "field category")
+            _check_names(frozenset({name}), _REQUEST_CATEGORY_SET, "field category")
     return frozenset(result)
 
 
