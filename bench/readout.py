@@ -208,7 +208,7 @@ async def main():
         counts = {"sent": 0, "received": 0}
         count_xml(xmpp, counts)
         tcp_before = tcp_bytes(xmpp)
-        async for reading in read_devices(xmpp, jids, request, settings.timeout,
+        async for reading in read_devices(session, jids, request, settings.timeout,
                                           int(os.environ["BENCH_CONCURRENCY"])):
             latencies.append(reading.elapsed_ms)
             statuses[reading.status] = statuses.get(reading.status, 0) + 1

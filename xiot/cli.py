@@ -173,14 +173,19 @@ def root(
 ) -> None:
     """xiot: the command-line toolkit for XMPP-based IoT networks."""
     from xiot.config import GlobalOptions
+    from xiot.runtime import Runtime
 
-    ctx.obj = GlobalOptions(
+    options = GlobalOptions(
         profile=profile, config=config, jid=jid, server=server,
         tls=tls.value if tls else None, ca=ca, insecure=True if insecure else None,
         timeout=timeout, output=output.value if output else None,
         no_color=no_color, verbose=verbose, debug=debug,
     )
-    _configure_logging(verbose, debug)
+    # The shell passes its own runtime (live Session, its terminal) in as ``obj``.
+    lent = ctx.obj if isinstance(ctx.obj, Runtime) else None
+    ctx.obj = lent.with_options(options) if lent else Runtime(options=options)
+    if lent is None:
+        _configure_logging(verbose, debug)
 
 
 class _StderrFormatter(logging.Formatter):

@@ -88,7 +88,7 @@ async def _operator_steps(settings: Any, fleet: Any, step: Callable[..., StepOut
     async with Session(settings) as session:
         yield step("operator log-in", True, f"{session.client.boundjid} over {session.endpoint}")
         jids = [parse_jid(d.account.jid) for d in fleet.devices]
-        targets = await resolve_targets(session.client, jids, settings.timeout)
+        targets = await resolve_targets(session, jids, settings.timeout)
         online = sum(t.status == "ok" for t in targets)
         yield step("presence", online == len(jids), f"{online} of {len(jids)} devices online")
 
@@ -125,7 +125,7 @@ async def _read(session: Any, jids: list[str], request: Any, settings: Any) -> l
     from xiot.iot.readout import read_devices
     from xiot.xmpp.jid import parse_jid
 
-    return [r async for r in read_devices(session.client, [parse_jid(j) for j in jids],
+    return [r async for r in read_devices(session, [parse_jid(j) for j in jids],
                                           request, settings.timeout)]
 
 
@@ -141,7 +141,7 @@ async def _switch(session: Any, jid: str, on: bool, settings: Any) -> Any:
     from xiot.iot.actions import Assignment, control_set
     from xiot.xmpp.jid import parse_jid
 
-    return await control_set(session.client, parse_jid(jid),
+    return await control_set(session, parse_jid(jid),
                              [Assignment.parse(f"Output={'true' if on else 'false'}")], (),
                              False, settings.timeout)
 

@@ -18,12 +18,17 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-FORMATS = ("table", "json", "ndjson", "csv")
+#: Formats that list records; every command renders these.
+RECORD_FORMATS: tuple[str, ...] = ("table", "json", "ndjson", "csv")
+#: Formats that summarise a whole run for a monitoring system (``xiot probe`` only).
+MONITORING_FORMATS: tuple[str, ...] = ("nagios", "openmetrics")
+#: Every format ``-o`` and ``XIOT_OUTPUT`` accept, in the order help texts list them.
+ALL_FORMATS: tuple[str, ...] = RECORD_FORMATS + MONITORING_FORMATS
 
 
 class OutputClosed(Exception):
@@ -42,13 +47,25 @@ def _write(stream: IO[str], text: str, flush: bool) -> None:
         raise OutputClosed from None
 
 
-def choose_format(requested: str | None, stream: IO[str] | None = None) -> str:
-    """The explicit format, or table on a TTY and NDJSON otherwise."""
-    if requested:
-        return requested
-    stream = stream or sys.stdout
-    isatty = getattr(stream, "isatty", None)
-    return "table" if isatty is not None and isatty() else "ndjson"
+def decide_format(flag: str | None, env: str | None, stdout_isatty: bool,
+                  allowed: Sequence[str] = RECORD_FORMATS) -> str:
+    """The one place the output format is decided: ``-o`` > ``XIOT_OUTPUT`` > TTY default.
+
+    An unknown name, or one this command cannot render, is a usage error (exit 2) that says
+    where the name came from.
+    """
+    from xiot.errors import UsageError
+
+    chosen = flag or env or ("table" if stdout_isatty else "ndjson")
+    where = "-o" if flag else "XIOT_OUTPUT"
+    if chosen not in ALL_FORMATS:
+        raise UsageError(f"{where}: unknown output format '{chosen}'",
+                         f"Use one of {', '.join(allowed)}")
+    if chosen not in allowed:
+        only = "'xiot probe'" if chosen in MONITORING_FORMATS else "other commands"
+        raise UsageError(f"{where} {chosen} is only available for {only}",
+                         f"Use one of {', '.join(allowed)}")
+    return chosen
 
 
 def json_default(value: Any) -> Any:
@@ -246,16 +263,34 @@ def open_sink(
     ``autoflush=False`` lets a caller that emits records in groups (a readout's fields) flush
     once per group with ``flush()``.
     """
-    out = stream or sys.stdout
-    if fmt == "ndjson":
-        return NdjsonSink(out, autoflush)
-    if fmt == "json":
-        return JsonSink(out, single=single)
-    if fmt == "csv":
-        return CsvSink(out, columns, autoflush)
-    if fmt == "table":
-        return TableSink(out, columns, title, no_color, styles or {})
-    raise ValueError(f"unknown output format {fmt!r}")
+    factory = SINKS.get(fmt)
+    if factory is None:
+        raise ValueError(f"no record renderer for {fmt!r}")
+    return factory(SinkOptions(stream or sys.stdout, columns, title, no_color, single,
+                               styles or {}, autoflush))
+
+
+@dataclass(frozen=True)
+class SinkOptions:
+    """What a renderer may use; each takes what its format needs and ignores the rest."""
+
+    stream: IO[str]
+    columns: Sequence[str] | None
+    title: str | None
+    no_color: bool
+    single: bool
+    styles: Mapping[str, Mapping[str, str]]
+    autoflush: bool
+
+
+#: Record renderers by format name: the one registry ``-o`` is looked up in.  The monitoring
+#: formats are rendered from whole probe runs (``xiot.probes.render``), not record by record.
+SINKS: dict[str, Callable[[SinkOptions], Sink]] = {
+    "ndjson": lambda o: NdjsonSink(o.stream, o.autoflush),
+    "json": lambda o: JsonSink(o.stream, single=o.single),
+    "csv": lambda o: CsvSink(o.stream, o.columns, o.autoflush),
+    "table": lambda o: TableSink(o.stream, o.columns, o.title, o.no_color, o.styles),
+}
 
 
 def render(

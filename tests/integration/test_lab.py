@@ -57,7 +57,7 @@ def test_up_twice_reuses_and_second_lab_does_not_collide(lab):
 def test_lab_dns_serves_the_domain_and_stops_with_the_lab(lab):
     import asyncio
 
-    from xiot.probes.dns import discover
+    from xiot.xmpp.dns import discover
 
     dns_lab, _ = manager.up(name="withdns", devices=1, dns=True)
     try:

@@ -22,7 +22,7 @@ def run(coro):
 def test_ping_server_counts_and_times(lab):
     async def scenario():
         async with Session(lab_settings(LAB_NAME)) as s:
-            return [r async for r in ping(s.client, "xiot.test", 3, 0.01, 5)]
+            return [r async for r in ping(s, "xiot.test", 3, 0.01, 5)]
 
     results = run(scenario())
     assert [r.seq for r in results] == [1, 2, 3]
@@ -39,8 +39,8 @@ def test_ping_connected_device_by_full_jid(lab, lab_accounts):
         async with Session(dev_settings, password=device.password) as dev, \
                 Session(lab_settings(LAB_NAME)) as admin:
             full = str(dev.client.boundjid)
-            good = await ping_once(admin.client, full, 1, 5)
-            gone = await ping_once(admin.client, device.jid + "/nobody", 2, 5)
+            good = await ping_once(admin, full, 1, 5)
+            gone = await ping_once(admin, device.jid + "/nobody", 2, 5)
             return full, good, gone
 
     full, good, gone = run(scenario())
@@ -52,7 +52,7 @@ def test_ping_connected_device_by_full_jid(lab, lab_accounts):
 def test_disco_server_info_lists_what_the_lab_enables(lab):
     async def scenario():
         async with Session(lab_settings(LAB_NAME)) as s:
-            return await get_info(s.client, "xiot.test", None, 5)
+            return await get_info(s, "xiot.test", None, 5)
 
     info = run(scenario())
     assert ("server", "im") in {(i.category, i.type) for i in info.identities}
@@ -65,8 +65,8 @@ def test_disco_server_info_lists_what_the_lab_enables(lab):
 def test_disco_items_find_pubsub_and_muc_components(lab):
     async def scenario():
         async with Session(lab_settings(LAB_NAME)) as s:
-            items = await get_items(s.client, "xiot.test", None, 5)
-            pubsub = await get_info(s.client, "pubsub.xiot.test", None, 5)
+            items = await get_items(s, "xiot.test", None, 5)
+            pubsub = await get_info(s, "pubsub.xiot.test", None, 5)
             return items, pubsub
 
     items, pubsub = run(scenario())
@@ -78,7 +78,7 @@ def test_disco_items_find_pubsub_and_muc_components(lab):
 def test_disco_error_raises_remote_error(lab):
     async def scenario():
         async with Session(lab_settings(LAB_NAME)) as s:
-            return await get_info(s.client, "dev0003@xiot.test/offline", None, 5)
+            return await get_info(s, "dev0003@xiot.test/offline", None, 5)
 
     with pytest.raises(RemoteError) as info:
         run(scenario())
@@ -88,7 +88,7 @@ def test_disco_error_raises_remote_error(lab):
 def test_lab_never_reaches_out_to_other_servers(lab):
     async def scenario():
         async with Session(lab_settings(LAB_NAME)) as s:
-            return await ping_once(s.client, "someone@elsewhere.invalid", 1, 5)
+            return await ping_once(s, "someone@elsewhere.invalid", 1, 5)
 
     result = run(scenario())
     assert result.status == "error" and result.error.startswith("remote-server-not-found")

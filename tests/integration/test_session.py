@@ -123,7 +123,7 @@ def test_endpoints_come_from_srv_in_xep0368_order_and_session_follows_them(lab):
     try:
         settings = lab_settings(LAB_NAME, host=None, port=None, tls="auto")
         both = run(plan_endpoints(settings, "xiot.test", resolver))
-        assert {(e.host, e.port, e.direct_tls) for e in both} == {
+        assert {(e.address, e.port, e.direct_tls) for e in both} == {
             ("127.0.0.1", lab.ports["c2s"], False), ("127.0.0.1", lab.ports["c2s_direct"], True)}
         direct = run(plan_endpoints(replace(settings, tls="direct"), "xiot.test", resolver))
         assert [(e.port, e.direct_tls) for e in direct] == [(lab.ports["c2s_direct"], True)]

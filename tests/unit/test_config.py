@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from xiot.config import GlobalOptions, fetch_password, parse_server, profile_names, resolve
+from xiot.runtime import settings_for
 from xiot.errors import ConfigError, UsageError
 
 
@@ -186,8 +187,8 @@ def test_bad_values_say_where_they_came_from(cfg, monkeypatch, tmp_path):
     assert "profile 'p'" in info.value.message and "'tls'" in info.value.message
     monkeypatch.setenv("XIOT_JID", "not a jid")
     with pytest.raises(ConfigError) as info:
-        resolve(GlobalOptions(config=cfg))
+        settings_for(GlobalOptions(config=cfg))
     assert info.value.message.startswith("XIOT_JID:")
     with pytest.raises(UsageError) as usage:
-        resolve(GlobalOptions(config=cfg, jid="a@@b"))
+        settings_for(GlobalOptions(config=cfg, jid="a@@b"))
     assert usage.value.message.startswith("--jid:")

@@ -6,7 +6,10 @@ import datetime as dt
 import io
 import json
 
-from xiot.output import choose_format, open_sink, render
+import pytest
+
+from xiot.errors import UsageError
+from xiot.output import decide_format, open_sink, render
 
 
 class Tty(io.StringIO):
@@ -19,9 +22,21 @@ ROWS = [{"jid": "a@x.test", "value": 21.5, "ok": True},
 
 
 def test_default_is_table_on_tty_and_ndjson_otherwise():
-    assert choose_format(None, Tty()) == "table"
-    assert choose_format(None, io.StringIO()) == "ndjson"
-    assert choose_format("csv", Tty()) == "csv"
+    assert decide_format(None, None, True) == "table"
+    assert decide_format(None, None, False) == "ndjson"
+    assert decide_format("csv", None, True) == "csv"
+
+
+def test_flag_beats_environment_and_bad_names_are_usage_errors():
+    assert decide_format("json", "csv", False) == "json"
+    assert decide_format(None, "csv", True) == "csv"
+    with pytest.raises(UsageError) as bad:
+        decide_format(None, "xml", False)
+    assert bad.value.message.startswith("XIOT_OUTPUT: unknown output format 'xml'")
+    with pytest.raises(UsageError) as monitoring:
+        decide_format("nagios", None, False)
+    assert "only available for 'xiot probe'" in monitoring.value.message
+    assert decide_format("nagios", None, False, ("table", "nagios")) == "nagios"
 
 
 def test_ndjson_streams_each_record_as_it_arrives():

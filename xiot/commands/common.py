@@ -1,19 +1,20 @@
-"""What every command shares: settings from the root options, running a coroutine, output."""
+"""What every command shares: its runtime, the output sink, and the Typer conventions.
+
+Commands reach everything through ``runtime(ctx)``: the settings, the terminal and the way to
+run a library operation (with a Session the CLI opens, or the shell lends).  Output goes
+through ``sink``/``emit_all``/``emit_one``, which take the format the runtime decided once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import typer
 
-from xiot.config import GlobalOptions, Settings, resolve
-from xiot.output import Sink, choose_format, open_sink
-
-T = TypeVar("T")
-
-#: Formats only ``xiot probe`` renders: they summarise a whole run rather than list records.
-MONITORING_FORMATS = ("nagios", "openmetrics")
+from xiot.config import GlobalOptions, Settings
+from xiot.output import MONITORING_FORMATS, RECORD_FORMATS, Sink, open_sink
+from xiot.runtime import Runtime
 
 
 def typer_app(**kwargs: Any) -> typer.Typer:
@@ -27,28 +28,33 @@ def typer_app(**kwargs: Any) -> typer.Typer:
     return typer.Typer(**kwargs)
 
 
-def options(ctx: typer.Context) -> GlobalOptions:
-    """The root options, wherever in the command tree ``ctx`` is."""
+def runtime(ctx: typer.Context) -> Runtime:
+    """The runtime of this command, wherever in the command tree ``ctx`` is."""
     obj = ctx.find_root().obj
-    return obj if isinstance(obj, GlobalOptions) else GlobalOptions()
+    if not isinstance(obj, Runtime):
+        obj = Runtime()
+        ctx.find_root().obj = obj
+    return obj
+
+
+def options(ctx: typer.Context) -> GlobalOptions:
+    """The root options as given."""
+    return runtime(ctx).options
 
 
 def settings(ctx: typer.Context, monitoring_output: bool = False) -> Settings:
     """Resolved settings (flags > env > profile > defaults) for this run.
 
-    The output format is checked here too, so a bad ``-o`` fails before any network work;
+    The output format is checked first, so a bad ``-o`` fails before any network work;
     only ``probe`` passes ``monitoring_output`` to accept nagios and openmetrics.
     """
-    if not monitoring_output:
-        output_format(ctx)
-    return resolve(options(ctx))
+    output_format(ctx, RECORD_FORMATS + MONITORING_FORMATS if monitoring_output else None)
+    return runtime(ctx).settings
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run one coroutine to completion; Ctrl-C propagates as KeyboardInterrupt (exit 130)."""
-    import asyncio
-
-    return asyncio.run(coro)
+def output_format(ctx: typer.Context, allowed: tuple[str, ...] | None = None) -> str:
+    """The data format for this run (decided and validated once, by the runtime)."""
+    return runtime(ctx).output_format(allowed)
 
 
 def sink(
@@ -63,10 +69,9 @@ def sink(
 
     ``autoflush=False`` is for commands that emit records in groups and call ``flush()``.
     """
-    opts = options(ctx)
-    fmt = output_format(ctx)
-    return open_sink(fmt, columns=columns, title=title, no_color=opts.no_color,
-                     single=single, styles=styles, autoflush=autoflush)
+    rt = runtime(ctx)
+    return open_sink(output_format(ctx), columns=columns, title=title, no_color=rt.no_color,
+                     single=single, styles=styles, autoflush=autoflush, stream=rt.env.stdout)
 
 
 def emit_all(ctx: typer.Context, records: Iterable[Mapping[str, Any]], **sink_options: Any
@@ -97,24 +102,6 @@ def emit_one(ctx: typer.Context, record: Mapping[str, Any],
     emit_all(ctx, rows)
 
 
-def output_format(ctx: typer.Context) -> str:
-    """The data format for this run; a monitoring format outside 'probe' is a usage error.
-
-    Commands that connect before printing call this first, so a bad -o is reported before
-    any network work.
-    """
-    fmt = choose_format(options(ctx).output or env_output())
-    if fmt in MONITORING_FORMATS:
-        from xiot.errors import UsageError
-
-        raise UsageError(f"-o {fmt} is only available for 'xiot probe'",
-                         "Use table, json, ndjson or csv")
-    return fmt
-
-
-def env_output() -> str | None:
-    """``XIOT_OUTPUT``, if set: the format when no ``-o`` is given."""
-    import os
-
-    value = os.environ.get("XIOT_OUTPUT")
-    return value or None
+def say(ctx: typer.Context, text: str) -> None:
+    """One line for a person on the command's stderr."""
+    runtime(ctx).env.say(text)

@@ -56,8 +56,11 @@ def set_(
 
     jid, nodes = ctx.meta["control_target"], tuple(node or ())
     parsed = [Assignment.parse(a) for a in assignments]
-    cfg = common.settings(ctx)
-    result = common.run(_set(cfg, jid, parsed, nodes, message))
+    from xiot.iot.actions import control_set
+
+    common.settings(ctx)
+    result = common.runtime(ctx).session_run(
+        lambda session: control_set(session, jid, parsed, nodes, message))
     out = common.sink(ctx, single=True, styles={"ok": {"yes": "green", "no": "red"}})
     out.emit(result.to_record())
     out.close()
@@ -71,22 +74,16 @@ def set_(
         raise typer.Exit(7)
 
 
-async def _set(cfg, jid, parsed, nodes, message):  # type: ignore[no-untyped-def]
-    from xiot.iot.actions import control_set
-    from xiot.xmpp.session import Session
-
-    async with Session(cfg) as session:
-        return await control_set(session.client, jid, parsed, nodes, message, cfg.timeout)
-
-
 @app.command("form")
 def form(ctx: typer.Context, node: list[str] = NODE) -> None:
     """Show the control form: each parameter's type, current value, range and options."""
     from xiot.iot.actions import FORM_COLUMNS, form_rows
 
     jid, nodes = ctx.meta["control_target"], tuple(node or ())
-    cfg = common.settings(ctx)
-    data = common.run(_form(cfg, jid, nodes))
+    from xiot.iot.actions import control_form
+
+    common.settings(ctx)
+    data = common.runtime(ctx).session_run(lambda session: control_form(session, jid, nodes))
     rows = form_rows(data)
     if not rows:
         print(f"xiot: {jid} offers no control parameters"
@@ -96,11 +93,3 @@ def form(ctx: typer.Context, node: list[str] = NODE) -> None:
     for row in rows:
         out.emit(row)
     out.close()
-
-
-async def _form(cfg, jid, nodes):  # type: ignore[no-untyped-def]
-    from xiot.iot.actions import control_form
-    from xiot.xmpp.session import Session
-
-    async with Session(cfg) as session:
-        return await control_form(session.client, jid, nodes, cfg.timeout)

@@ -28,7 +28,7 @@ def demo(
 
     out = common.sink(ctx, columns=("step", "name", "ok", "detail", "elapsed_ms"),
                       styles={"ok": {"yes": "green", "no": "red"}})
-    failed = common.run(_tour(run_demo(devices=devices, keep=keep), out))
+    failed = common.runtime(ctx).run(lambda: _tour(run_demo(devices=devices, keep=keep), out))
     if failed:
         raise typer.Exit(1)
 

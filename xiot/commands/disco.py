@@ -32,17 +32,17 @@ def disco(
     from xiot.xmpp.jid import parse_jid
 
     target = str(parse_jid(jid)) if jid else None
-    cfg = common.settings(ctx)
-    records = common.run(_query(cfg, target, node, items))
+    common.settings(ctx)
+    records = common.runtime(ctx).session_run(
+        lambda session: _query(session, target, node, items))
     common.emit_all(ctx, records, columns=COLUMNS)
 
 
-async def _query(cfg, target, node, items):  # type: ignore[no-untyped-def]
+async def _query(session, target, node, items):  # type: ignore[no-untyped-def]
     from xiot.xmpp.disco import get_info, get_items
-    from xiot.xmpp.session import Session
 
-    async with Session(cfg) as session:
-        dest = target or session.jid.domain
-        if items:
-            return (await get_items(session.client, dest, node, cfg.timeout)).to_records()
-        return (await get_info(session.client, dest, node, cfg.timeout)).to_records()
+    dest = target or session.jid.domain
+    timeout = session.settings.timeout
+    if items:
+        return (await get_items(session, dest, node, timeout)).to_records()
+    return (await get_info(session, dest, node, timeout)).to_records()

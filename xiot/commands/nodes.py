@@ -32,14 +32,18 @@ def nodes(ctx: typer.Context,
     ctx.meta["concentrator"] = parse_jid(jid)
 
 
-async def _with_concentrator(ctx: typer.Context, action):  # type: ignore[no-untyped-def]
+def _with_concentrator(ctx: typer.Context, action):  # type: ignore[no-untyped-def]
+    """Run ``action(client, full_jid, timeout)`` against the concentrator the user named."""
     from xiot.iot.actions import resolve_device
-    from xiot.xmpp.session import Session
 
-    cfg = common.settings(ctx)
-    async with Session(cfg) as session:
-        full = await resolve_device(session.client, ctx.meta["concentrator"], cfg.timeout)
-        return await action(session.client, full, cfg.timeout)
+    common.settings(ctx)
+
+    async def operation(session):  # type: ignore[no-untyped-def]
+        timeout = session.settings.timeout
+        full = await resolve_device(session, ctx.meta["concentrator"], timeout)
+        return await action(session.client, full, timeout)
+
+    return common.runtime(ctx).session_run(operation)
 
 
 @app.command("capabilities")
@@ -47,8 +51,8 @@ def capabilities(ctx: typer.Context) -> None:
     """The XEP-0326 operations the concentrator supports."""
     from xiot.iot.concentrator import get_capabilities
 
-    names = common.run(_with_concentrator(
-        ctx, lambda x, j, t: get_capabilities(x, j, timeout=t)))
+    names = _with_concentrator(
+        ctx, lambda x, j, t: get_capabilities(x, j, timeout=t))
     common.emit_all(ctx, [{"capability": n} for n in names])
 
 
@@ -57,8 +61,8 @@ def sources(ctx: typer.Context) -> None:
     """Every data source of the concentrator."""
     from xiot.iot.concentrator import get_all_data_sources
 
-    found = common.run(_with_concentrator(
-        ctx, lambda x, j, t: get_all_data_sources(x, j, timeout=t)))
+    found = _with_concentrator(
+        ctx, lambda x, j, t: get_all_data_sources(x, j, timeout=t))
     common.emit_all(ctx, [s.to_record() for s in found],
                     columns=("source_id", "name", "has_children", "last_changed"))
 
@@ -86,7 +90,7 @@ def list_nodes(
                                          timeout=timeout)
         return found
 
-    found = common.run(_with_concentrator(ctx, action))
+    found = _with_concentrator(ctx, action)
     common.emit_all(ctx, [n.to_record() for n in found], columns=NODE_COLUMNS)
 
 
@@ -101,8 +105,8 @@ def info(
     from xiot.iot.model import NodeRef
 
     ref = NodeRef(node, source)
-    found = common.run(_with_concentrator(
-        ctx, lambda x, j, t: get_node(x, j, ref, parameters=True, messages=True, timeout=t)))
+    found = _with_concentrator(
+        ctx, lambda x, j, t: get_node(x, j, ref, parameters=True, messages=True, timeout=t))
     common.emit_all(ctx, [found.to_record()], columns=NODE_COLUMNS)
 
 
@@ -118,6 +122,6 @@ def params(
     from xiot.iot.model import NodeRef
 
     ref = NodeRef(node, source)
-    form = common.run(_with_concentrator(
-        ctx, lambda x, j, t: get_node_parameters_for_edit(x, j, ref, timeout=t)))
+    form = _with_concentrator(
+        ctx, lambda x, j, t: get_node_parameters_for_edit(x, j, ref, timeout=t))
     common.emit_all(ctx, form_rows(form, all_fields=True), columns=FORM_COLUMNS)

@@ -31,26 +31,25 @@ def ping(
     from xiot.xmpp.jid import parse_jid
 
     target = str(parse_jid(jid)) if jid else None
-    cfg = common.settings(ctx)
-    failed = common.run(_run(ctx, cfg, target, count, interval))
+    common.settings(ctx)
+    failed = common.runtime(ctx).session_run(
+        lambda session: _run(ctx, session, target, count, interval))
     if failed:
         raise typer.Exit(1)
 
 
-async def _run(ctx, cfg, target, count, interval) -> int:  # type: ignore[no-untyped-def]
+async def _run(ctx, session, target, count, interval) -> int:  # type: ignore[no-untyped-def]
     from xiot.xmpp.ping import ping
-    from xiot.xmpp.session import Session
 
     failed = 0
-    async with Session(cfg) as session:
-        # Output starts once connected: a failed login prints its error, not an empty list.
-        out = common.sink(ctx, columns=("target", "seq", "status", "rtt_ms", "error"),
-                          styles={"status": {"ok": "green", "error": "red", "timeout": "red"}})
-        try:
-            dest = target or session.jid.domain
-            async for result in ping(session.client, dest, count, interval, cfg.timeout):
-                failed += result.status != "ok"
-                out.emit(result.to_record())
-        finally:
-            out.close()
+    # Output starts once connected: a failed login prints its error, not an empty list.
+    out = common.sink(ctx, columns=("target", "seq", "status", "rtt_ms", "error"),
+                      styles={"status": {"ok": "green", "error": "red", "timeout": "red"}})
+    try:
+        dest = target or session.jid.domain
+        async for result in ping(session, dest, count, interval, session.settings.timeout):
+            failed += result.status != "ok"
+            out.emit(result.to_record())
+    finally:
+        out.close()
     return failed

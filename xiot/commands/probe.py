@@ -68,10 +68,10 @@ def probe(
     """Check XMPP domains: SRV records, every endpoint's TLS and certificate, stream features,
     SASL, s2s, host-meta/BOSH/WebSocket, and optionally a login."""
     from xiot.errors import UsageError, XiotError
-    from xiot.output import choose_format
+    from xiot.output import ALL_FORMATS
 
-    opts = common.options(ctx)
-    fmt = choose_format(opts.output or common.env_output())
+    rt = common.runtime(ctx)
+    fmt = rt.output_format(ALL_FORMATS)
     try:
         names = _domains(domains or [], file)
         options = _options(ctx, names, resolver, only, skip, kind, warn_days, crit_days,
@@ -80,9 +80,9 @@ def probe(
             raise UsageError(f"--watch cannot be combined with -o {fmt}",
                              "Let the monitoring system schedule the probe")
         if watch:
-            failed = common.run(_watch(ctx, names, options, watch, rounds))
+            failed = rt.run(lambda: _watch(ctx, names, options, watch, rounds))
         else:
-            failed = common.run(_once(ctx, fmt, names, options))
+            failed = rt.run(lambda: _once(ctx, fmt, names, options))
     except XiotError as exc:
         if fmt != "nagios":
             raise
@@ -114,8 +114,8 @@ def _options(ctx: typer.Context, names: list[str], resolver: str | None, only: l
              skip: list[str], kind: str, warn_days: float, crit_days: float, login: bool,
              web_base: str | None, s2s_from: str | None, concurrency: int) -> Any:
     from xiot.errors import UsageError
-    from xiot.probes.dns import parse_resolver, validate_domain
     from xiot.probes.runner import ProbeOptions, check_selection
+    from xiot.xmpp.dns import parse_resolver, validate_domain
 
     for name in names:
         validate_domain(name)

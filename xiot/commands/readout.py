@@ -57,8 +57,10 @@ def readout(
         raise UsageError("--from/--to select historical values",
                          "Add --types historical (or historicalHour, historicalDay, ...)")
     targets = collect_jids(jids or [], from_file)
-    cfg = common.settings(ctx)
-    failed = common.run(_run(ctx, cfg, targets, request, concurrency, watch, rounds))
+    rt = common.runtime(ctx)
+    common.settings(ctx)
+    failed = rt.session_run(lambda session: _run(ctx, session, targets, request, concurrency,
+                                                 watch, rounds))
     if failed:
         raise typer.Exit(1)
 
@@ -86,20 +88,18 @@ def _request(fields, types, from_, to, nodes):  # type: ignore[no-untyped-def]
     )
 
 
-async def _run(ctx, cfg, targets, request, concurrency, watch, rounds) -> int:  # type: ignore[no-untyped-def]
+async def _run(ctx, session, targets, request, concurrency, watch, rounds) -> int:  # type: ignore[no-untyped-def]
     import asyncio
 
-    from xiot.xmpp.session import Session
-
     failed = 0
-    async with Session(cfg) as session:
-        number = 0
-        while True:
-            number += 1
-            failed = await _round(ctx, session, targets, request, concurrency, cfg.timeout)
-            if watch is None or (rounds is not None and number >= rounds):
-                return failed
-            await asyncio.sleep(watch)
+    number = 0
+    while True:
+        number += 1
+        failed = await _round(ctx, session, targets, request, concurrency,
+                              session.settings.timeout)
+        if watch is None or (rounds is not None and number >= rounds):
+            return failed
+        await asyncio.sleep(watch)
 
 
 async def _round(ctx, session, targets, request, concurrency, timeout) -> int:  # type: ignore[no-untyped-def]
@@ -113,7 +113,7 @@ async def _round(ctx, session, targets, request, concurrency, timeout) -> int:  
     failed = 0
     try:
         with FanOutProgress(len(targets), "reading") as progress:
-            async for reading in read_devices(session.client, targets, request, timeout,
+            async for reading in read_devices(session, targets, request, timeout,
                                               concurrency):
                 failed += reading.status != "ok"
                 progress.advance(reading.status == "ok")

@@ -66,11 +66,11 @@ def run(
             print(f"xiot: warning: only {len(sim_accounts)} device accounts available, "
                   f"running {len(sim_accounts)} (not {devices})", file=sys.stderr)
         sim_accounts = sim_accounts[:devices]
-    common.run(_run(ctx, cfg, sim_accounts, options, duration))
+    common.runtime(ctx).run(lambda: _run(ctx, cfg, sim_accounts, options, duration))
 
 
 def _accounts(ctx, lab, accounts):  # type: ignore[no-untyped-def]
-    from xiot.config import resolve
+    from xiot.runtime import settings_for
     from xiot.sim.fleet import SimAccount, read_accounts_csv
 
     if accounts is not None:
@@ -81,7 +81,7 @@ def _accounts(ctx, lab, accounts):  # type: ignore[no-untyped-def]
 
     running = manager.require(lab)
     opts = common.options(ctx)
-    cfg = resolve(replace(opts, profile=lab))
+    cfg = settings_for(replace(opts, profile=lab))
     devices = [SimAccount(a.jid, a.password) for a in manager.accounts(running)
                if a.role == "device"]
     return cfg, devices

@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xiot.errors import CheckFailed, RemoteError, Timeout
 from xiot.iot.model import ControlParameter, ControlResult
 from xiot.xmpp.forms import DataForm
 from xiot.xmpp.jid import Jid
+
+if TYPE_CHECKING:
+    from xiot.xmpp.session import Session
 
 log = logging.getLogger("xiot")
 
@@ -40,11 +43,11 @@ class Assignment:
         return cls(name.strip(), kind.strip() or None, value)
 
 
-async def resolve_device(xmpp: Any, jid: Jid, timeout: float) -> str:
+async def resolve_device(session: Session, jid: Jid, timeout: float) -> str:
     """The full JID to address; CheckFailed (exit 1) when the device cannot be reached."""
     from xiot.presence.resolve import resolve_targets
 
-    (target,) = await resolve_targets(xmpp, [jid], timeout)
+    (target,) = await resolve_targets(session, [jid], timeout)
     if target.jid is None:
         raise CheckFailed(target.reason or f"{jid} is not reachable",
                           "Check that the device is online (xiot readout shows it)")
@@ -91,22 +94,27 @@ async def typed_parameters(
 
 
 async def control_set(
-    xmpp: Any, jid: Jid, assignments: Sequence[Assignment], nodes: Sequence[str],
-    use_message: bool, timeout: float,
+    session: Session, jid: Jid, assignments: Sequence[Assignment], nodes: Sequence[str],
+    use_message: bool = False, timeout: float | None = None,
 ) -> ControlResult:
+    """Resolve the device, type the values from its form, and set them in one request."""
     from xiot.iot.control import set_parameters
 
-    full = await resolve_device(xmpp, jid, timeout)
-    params = await typed_parameters(xmpp, full, assignments, nodes, timeout)
-    return await set_parameters(xmpp, full, params, nodes=nodes, use_message=use_message,
-                                timeout=timeout)
+    timeout = session.settings.timeout if timeout is None else timeout
+    full = await resolve_device(session, jid, timeout)
+    params = await typed_parameters(session.client, full, assignments, nodes, timeout)
+    return await session.guard(set_parameters(session.client, full, params, nodes=nodes,
+                                              use_message=use_message, timeout=timeout))
 
 
-async def control_form(xmpp: Any, jid: Jid, nodes: Sequence[str], timeout: float) -> DataForm:
+async def control_form(session: Session, jid: Jid, nodes: Sequence[str],
+                       timeout: float | None = None) -> DataForm:
+    """The device's control form (after resolving a bare JID from presence)."""
     from xiot.iot.control import get_form
 
-    full = await resolve_device(xmpp, jid, timeout)
-    return await get_form(xmpp, full, nodes=nodes, timeout=timeout)
+    timeout = session.settings.timeout if timeout is None else timeout
+    full = await resolve_device(session, jid, timeout)
+    return await session.guard(get_form(session.client, full, nodes=nodes, timeout=timeout))
 
 
 FORM_COLUMNS = ("name", "type", "value", "label", "min", "max", "options", "required")

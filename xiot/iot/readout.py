@@ -8,15 +8,18 @@ with status ``offline`` (never as exceptions), and readings stream out as they c
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xiot.iot.model import Reading, ReadoutRequest
 from xiot.presence.resolve import Target, resolve_targets
 from xiot.xmpp.jid import Jid
 
+if TYPE_CHECKING:
+    from xiot.xmpp.session import Session
+
 
 async def read_devices(
-    xmpp: Any,
+    session: Session,
     jids: Sequence[Jid],
     request: ReadoutRequest,
     timeout: float,
@@ -25,14 +28,14 @@ async def read_devices(
     """Yield one Reading per requested JID: unreachable ones first, then as they complete."""
     from xiot.iot.sensordata import read_many
 
-    targets = await resolve_targets(xmpp, jids, timeout)
+    targets = await resolve_targets(session, jids, timeout)
     reachable: list[Target] = []
     for target in targets:
         if target.jid is None:
             yield unreachable(target, request)
         else:
             reachable.append(target)
-    async for reading in read_many(xmpp, [t.jid for t in reachable if t.jid], request,
+    async for reading in read_many(session, [t.jid for t in reachable if t.jid], request,
                                    timeout, concurrency):
         yield reading
 

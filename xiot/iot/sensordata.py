@@ -21,12 +21,11 @@ import inspect
 import logging
 import random
 import time as _time
-import weakref
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from slixmpp import JID, Iq, Message
 from slixmpp.exceptions import IqError, IqTimeout
@@ -55,6 +54,9 @@ from xiot.iot.model import (
     parse_datetime,
     parse_value,
 )
+
+if TYPE_CHECKING:
+    from xiot.xmpp.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -654,12 +656,23 @@ def _wanted(request: ReadoutRequest, item: Field) -> bool:
 
 
 class _ClientState:
-    """Per-connection client bookkeeping: the seqnr counter and outstanding sessions."""
+    """Per-connection client bookkeeping: the seqnr counter and outstanding sessions.
 
-    def __init__(self, xmpp: Any) -> None:
+    Owned by the Session (``session.state(_ClientState)``), so it lives exactly as long as
+    the connection; a lost connection wakes every outstanding readout at once.
+    """
+
+    def __init__(self, owner: Session) -> None:
         self.sessions: dict[int, _ReadSession] = {}
+        self.lost: XiotError | None = None
         self._next = random.randint(1, _MAX_SEQNR // 2)
-        self._register(xmpp)
+        self._register(owner.client)
+
+    def connection_lost(self, error: XiotError) -> None:
+        """The stream ended: every outstanding readout stops waiting."""
+        self.lost = error
+        for read_session in self.sessions.values():
+            read_session.touch()
 
     def next_seqnr(self) -> int:
         """A positive xs:int unique among this connection's outstanding requests."""
@@ -713,18 +726,8 @@ class _SensorDataMessages(MatcherBase):
 
 _NS_PREFIX = "{" + NS + "}"
 
-_CLIENT_STATES: weakref.WeakKeyDictionary[Any, _ClientState] = weakref.WeakKeyDictionary()
-
-
-def _client_state(xmpp: Any) -> _ClientState:
-    state = _CLIENT_STATES.get(xmpp)
-    if state is None:
-        state = _CLIENT_STATES[xmpp] = _ClientState(xmpp)
-    return state
-
-
 async def read(
-    xmpp: Any,
+    owner: Session,
     jid: JID | str,
     request: ReadoutRequest | None = None,
     timeout: float = 10.0,
@@ -740,14 +743,18 @@ async def read(
     """
     request = request or ReadoutRequest()
     target = JID(jid)
-    state = _client_state(xmpp)
+    xmpp = owner.client
+    state = owner.state(_ClientState)
+    owner.check_alive()
     session = _ReadSession(target, state.next_seqnr(), request)
     state.sessions[session.seqnr] = session
     started_at = _time.monotonic()
     try:
-        outcome = await _exchange(xmpp, session, timeout)
+        outcome = await _exchange(owner, session, timeout, state)
     finally:
         state.sessions.pop(session.seqnr, None)
+    if state.lost is not None:
+        raise state.lost
     elapsed = (_time.monotonic() - started_at) * 1000
     if outcome is not None:
         status, errors, condition = outcome
@@ -768,13 +775,13 @@ async def read(
 
 
 async def _exchange(
-    xmpp: Any, session: _ReadSession, timeout: float
+    owner: Session, session: _ReadSession, timeout: float, state: _ClientState
 ) -> tuple[ReadingStatus, tuple[str, ...], str | None] | None:
     """Send the request and collect messages; returns an early outcome for iq failures."""
-    iq = xmpp.make_iq_get(ito=session.jid)
+    iq = owner.client.make_iq_get(ito=session.jid)
     build_req(iq["iot_req"].xml, session.seqnr, session.request)
     try:
-        result = await iq.send(timeout=timeout)
+        result = await owner.guard(iq.send(timeout=timeout))
     except IqError as exc:
         return _iq_error_outcome(exc.iq)
     except IqTimeout:
@@ -782,7 +789,7 @@ async def _exchange(
             return "timeout", (f"no answer within {timeout:g} s",), None
     else:
         _absorb_result(session, result)
-    await _wait_until_done(session, timeout)
+    await _wait_until_done(session, timeout, state)
     return None
 
 
@@ -819,9 +826,10 @@ def _absorb_result(session: _ReadSession, result: Iq) -> None:
             session.on_done()
 
 
-async def _wait_until_done(session: _ReadSession, timeout: float) -> None:
+async def _wait_until_done(session: _ReadSession, timeout: float, state: _ClientState
+                           ) -> None:
     """Wait for completion; every event from the device restarts the inactivity timer."""
-    while not session.done:
+    while not session.done and state.lost is None:
         deadline = session.last_event + timeout + _queued_delay(session)
         remaining = deadline - _time.monotonic()
         if remaining <= 0:
@@ -925,26 +933,18 @@ async def cancel(xmpp: Any, jid: JID | str, seqnr: int, timeout: float = 10.0) -
 
 
 async def read_many(
-    xmpp: Any,
+    owner: Session,
     jids: Iterable[JID | str],
     request: ReadoutRequest | None = None,
     timeout: float = 10.0,
     concurrency: int = 100,
 ) -> AsyncIterator[Reading]:
     """Read many devices over one connection, yielding readings as they complete."""
-    limit = asyncio.Semaphore(max(1, concurrency))
+    from xiot.fanout import bounded
 
-    async def one(target: JID | str) -> Reading:
-        async with limit:
-            return await read(xmpp, target, request, timeout)
-
-    tasks = [asyncio.ensure_future(one(j)) for j in jids]
-    try:
-        for next_done in asyncio.as_completed(tasks):
-            yield await next_done
-    finally:
-        for task in tasks:
-            task.cancel()
+    async for reading in bounded(jids, lambda target: read(owner, target, request, timeout),
+                                 concurrency):
+        yield reading
 
 
 # ---------------------------------------------------------------------------------------------

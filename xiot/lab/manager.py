@@ -17,13 +17,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from xiot.config import config_dir, state_dir
 from xiot.errors import LabError, UsageError
 from xiot.lab import prosody
 from xiot.lab.accounts import Account, make_accounts, provision
 from xiot.lab.ca import CertificateAuthority, CertSpec, write_pem
 from xiot.lab.ca import self_signed as self_signed_cert
 from xiot.lab.ports import free_ports
+from xiot.paths import config_dir, state_dir
 
 DEFAULT_DOMAIN = "xiot.test"
 DEFAULT_HOST = "127.0.0.1"

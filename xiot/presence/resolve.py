@@ -15,9 +15,12 @@ import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from xiot.xmpp.jid import Jid
+
+if TYPE_CHECKING:
+    from xiot.xmpp.session import Session
 
 TargetStatus = Literal["ok", "offline", "not-subscribed"]
 #: Quiet time after the last presence before the burst is taken to be over.
@@ -35,10 +38,19 @@ class Target:
 
 
 class PresenceTracker:
-    """Available resources per bare JID, kept current from presence stanzas."""
+    """Available resources per bare JID, kept current from presence stanzas.
 
-    def __init__(self, xmpp: Any) -> None:
+    One per connection, owned by the Session (``session.state(PresenceTracker)``): the server
+    sends the presence burst and the roster only once per stream.
+    """
+
+    def __init__(self, session: Session) -> None:
+        xmpp = session.client
+        self.session = session
         self.xmpp = xmpp
+        self.subscribed: set[str] = set()
+        self.started: float | None = None
+        self._announced: asyncio.Future[None] | None = None
         self.resources: dict[str, dict[str, int]] = {}
         self.last_change = time.monotonic()
         self.changed = asyncio.Event()
@@ -77,36 +89,23 @@ class PresenceTracker:
         return f"{bare}/{resource}" if resource else bare
 
 
-@dataclass
-class _SessionPresence:
-    """Per-connection state: the server sends the presence burst and the roster only once."""
+    async def announce(self, timeout: float) -> None:
+        """Send our initial presence and read the roster, once per connection."""
+        if self._announced is None:
+            self._announced = asyncio.ensure_future(self._announce(timeout))
+        await asyncio.shield(self._announced)
 
-    tracker: PresenceTracker
-    subscribed: set[str]
-    started: float
-
-
-_ATTR = "_xiot_presence"
-
-
-async def _session_presence(xmpp: Any, timeout: float) -> _SessionPresence:
-    state = getattr(xmpp, _ATTR, None)
-    if state is not None:
-        return state
-    tracker = PresenceTracker(xmpp)
-    roster_task = asyncio.ensure_future(xmpp.get_roster(timeout=timeout))
-    # Negative priority: messages to our bare JID should never land in this short session.
-    xmpp.send_presence(ppriority=-1)
-    started = time.monotonic()
-    roster = await _wait_roster(roster_task, timeout)
-    subscribed = {jid for jid, sub in roster.items() if sub in ("to", "both")}
-    state = _SessionPresence(tracker, subscribed, started)
-    setattr(xmpp, _ATTR, state)
-    return state
+    async def _announce(self, timeout: float) -> None:
+        roster_task = asyncio.ensure_future(self.xmpp.get_roster(timeout=timeout))
+        # Negative priority: messages to our bare JID should never land in this short session.
+        self.xmpp.send_presence(ppriority=-1)
+        self.started = time.monotonic()
+        roster = await _wait_roster(roster_task, timeout)
+        self.subscribed = {jid for jid, sub in roster.items() if sub in ("to", "both")}
 
 
 async def resolve_targets(
-    xmpp: Any, jids: Sequence[Jid], timeout: float, settle: float = SETTLE_SECONDS
+    session: Session, jids: Sequence[Jid], timeout: float, settle: float = SETTLE_SECONDS
 ) -> list[Target]:
     """A ``Target`` per requested JID; full JIDs are taken as given, with no round trip.
 
@@ -116,11 +115,12 @@ async def resolve_targets(
     bare = {j.bare for j in jids if not j.is_full}
     if not bare:
         return [Target(str(j), str(j), "ok") for j in jids]
-    state = await _session_presence(xmpp, timeout)
-    waiting = bare & state.subscribed
-    await _wait_for_presences(state.tracker, waiting, time.monotonic() + timeout, settle,
-                              state.started)
-    return [_target(j, state.tracker, state.subscribed) for j in jids]
+    tracker = session.state(PresenceTracker)
+    await session.guard(tracker.announce(timeout))
+    waiting = bare & tracker.subscribed
+    await session.guard(_wait_for_presences(tracker, waiting, time.monotonic() + timeout,
+                                            settle, tracker.started or time.monotonic()))
+    return [_target(j, tracker, tracker.subscribed) for j in jids]
 
 
 async def _wait_roster(task: asyncio.Future[Any], timeout: float) -> dict[str, str]:

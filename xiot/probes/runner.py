@@ -13,18 +13,19 @@ Everything a domain itself gets wrong is a ``Check`` in its ``ProbeResult``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xiot.fanout import bounded
 from xiot.probes import certs
-from xiot.probes.dns import Kind, discover, dns_checks, lookup_host, validate_domain
+from xiot.probes.dns import dns_checks
 from xiot.probes.report import Check, ProbeResult
 from xiot.probes.stream import probe_stream, stream_checks
 from xiot.probes.tls import TrustPolicy, tls_checks
+from xiot.xmpp.dns import Kind, discover, lookup_host, validate_domain
 
 if TYPE_CHECKING:
     from xiot.config import Settings
@@ -165,7 +166,7 @@ async def login_checks(domain: str, settings: Settings) -> tuple[Check, ...]:
         bound = str(xmpp.boundjid)
         checks.append(Check(domain, "login.bind", "ok" if xmpp.boundjid.resource else "fail",
                             None, f"bound {bound}", endpoint, {"jid": bound}))
-        pong = await ping_once(xmpp, domain, 1, settings.timeout)
+        pong = await ping_once(session, domain, 1, settings.timeout)
         checks.append(Check(domain, "login.ping", "ok" if pong.status == "ok" else "fail",
                             pong.rtt_ms, "XEP-0199 ping answered" if pong.status == "ok"
                             else f"XEP-0199 ping: {pong.error}", endpoint))
@@ -182,21 +183,10 @@ async def probe_many(
     before anything is sent; a resolver failure cancels the rest and is raised."""
     names = list(dict.fromkeys(validate_domain(d) for d in domains))
     policy = TrustPolicy.load(options.ca, options.warn_days, options.crit_days)
-    limit = asyncio.Semaphore(max(1, options.concurrency))
 
-    async def one(name: str) -> ProbeResult:
-        async with limit:
-            return await probe_domain(name, options, policy)
-
-    tasks = [asyncio.ensure_future(one(name)) for name in names]
-    try:
-        for done in asyncio.as_completed(tasks):
-            yield await done
-    finally:
-        for task in tasks:
-            task.cancel()
-        with contextlib.suppress(BaseException):
-            await asyncio.gather(*tasks, return_exceptions=True)
+    async for result in bounded(names, lambda name: probe_domain(name, options, policy),
+                                options.concurrency):
+        yield result
 
 
 # -- watching ------------------------------------------------------------------------------

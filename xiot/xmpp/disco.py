@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xiot.errors import RemoteError, Timeout
 from xiot.xmpp.errors import iq_error_text
+
+if TYPE_CHECKING:
+    from xiot.xmpp.session import Session
 
 COLUMNS = ("kind", "jid", "node", "category", "type", "name", "var")
 
@@ -67,9 +70,9 @@ def _join(value: Any) -> str:
     return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
-async def get_info(xmpp: Any, jid: str, node: str | None, timeout: float) -> DiscoInfo:
+async def get_info(session: Session, jid: str, node: str | None, timeout: float) -> DiscoInfo:
     """disco#info of ``jid``/``node``; an error answer raises RemoteError (exit 7)."""
-    iq = await _query(xmpp, "get_info", jid, node, timeout)
+    iq = await _query(session, "get_info", jid, node, timeout)
     query = iq["disco_info"]
     identities = tuple(
         Identity(cat, typ, name or None, lang or None)
@@ -80,21 +83,21 @@ async def get_info(xmpp: Any, jid: str, node: str | None, timeout: float) -> Dis
     return DiscoInfo(jid, node, identities, features, forms)
 
 
-async def get_items(xmpp: Any, jid: str, node: str | None, timeout: float) -> DiscoItems:
-    iq = await _query(xmpp, "get_items", jid, node, timeout)
+async def get_items(session: Session, jid: str, node: str | None, timeout: float) -> DiscoItems:
+    iq = await _query(session, "get_items", jid, node, timeout)
     found = iq["disco_items"]["items"]
     items = tuple(Item(str(j), n or None, name or None) for j, n, name in found)
     return DiscoItems(jid, node, items)
 
 
-async def _query(xmpp: Any, method: str, jid: str, node: str | None, timeout: float) -> Any:
+async def _query(session: Session, method: str, jid: str, node: str | None,
+                 timeout: float) -> Any:
     from slixmpp.exceptions import IqError, IqTimeout
 
     try:
         extra = {"cached": False} if method == "get_info" else {}
-        return await getattr(xmpp.plugin["xep_0030"], method)(
-            jid=jid, node=node, timeout=timeout, **extra
-        )
+        query = getattr(session.client.plugin["xep_0030"], method)
+        return await session.guard(query(jid=jid, node=node, timeout=timeout, **extra))
     except IqError as exc:
         condition, text = iq_error_text(exc)
         what = f"{jid} node {node}" if node else jid

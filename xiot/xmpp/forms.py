@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xiot.errors import UsageError
-from xiot.iot.model import format_value, parse_bool, parse_value
+from xiot.xmpp.values import format_value, parse_bool, parse_value
 
 NS_DATA = "jabber:x:data"
 NS_VALIDATE = "http://jabber.org/protocol/xdata-validate"

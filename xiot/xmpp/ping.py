@@ -6,9 +6,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from xiot.xmpp.errors import describe_iq_error
+
+if TYPE_CHECKING:
+    from xiot.xmpp.session import Session
 
 PING_NS = "urn:xmpp:ping"
 
@@ -29,7 +32,7 @@ class PingResult:
                 "error": self.error}
 
 
-async def ping_once(xmpp: Any, target: str, seq: int, timeout: float) -> PingResult:
+async def ping_once(session: Session, target: str, seq: int, timeout: float) -> PingResult:
     """Send one ping iq and time the answer.
 
     An error reply still proves the entity is reachable, but ``feature-not-implemented``
@@ -37,11 +40,11 @@ async def ping_once(xmpp: Any, target: str, seq: int, timeout: float) -> PingRes
     """
     from slixmpp.exceptions import IqError, IqTimeout
 
-    iq = xmpp.make_iq_get(ito=target)
+    iq = session.client.make_iq_get(ito=target)
     iq.enable("ping")  # the Ping stanza plugin is registered by slixmpp's xep_0199
     started = time.perf_counter()
     try:
-        await iq.send(timeout=timeout)
+        await session.guard(iq.send(timeout=timeout))
     except IqError as exc:
         rtt = (time.perf_counter() - started) * 1000
         return PingResult(target, seq, "error", rtt, describe_iq_error(exc))
@@ -51,11 +54,11 @@ async def ping_once(xmpp: Any, target: str, seq: int, timeout: float) -> PingRes
 
 
 async def ping(
-    xmpp: Any, target: str, count: int, interval: float, timeout: float
+    session: Session, target: str, count: int, interval: float, timeout: float
 ) -> AsyncIterator[PingResult]:
     """``count`` pings, ``interval`` seconds apart, yielded as they complete."""
     for seq in range(1, count + 1):
-        yield await ping_once(xmpp, target, seq, timeout)
+        yield await ping_once(session, target, seq, timeout)
         if seq < count:
             await asyncio.sleep(interval)
 

@@ -10,16 +10,17 @@ first decisive event becomes either a ready session or the matching ``XiotError`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import ssl
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from xiot.config import Settings, fetch_password
 from xiot.errors import AuthError, ConfigError, ConnectError, Timeout, TLSError, XiotError
+from xiot.xmpp.dns import Endpoint
 from xiot.xmpp.jid import parse_jid
 
 if TYPE_CHECKING:
@@ -27,21 +28,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("xiot")
 
+S = TypeVar("S")
+
+
+class ConnectionLost(ConnectError):
+    """The stream ended after set-up: the server went away or closed it (exit 4)."""
+
 DEFAULT_PLUGINS = ("xep_0030", "xep_0199")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One place to try: a host, a port and the kind of TLS to speak there."""
-
-    host: str
-    port: int
-    direct_tls: bool
-    origin: str  # "server option", "SRV _xmpp-client._tcp", "domain fallback"
-
-    def __str__(self) -> str:
-        kind = "direct TLS" if self.direct_tls else "STARTTLS"
-        return f"{self.host}:{self.port} ({kind})"
 
 
 def _fast_scram_hi(self: Any, text: str | bytes, salt: bytes, iterations: int) -> bytes:
@@ -95,18 +88,18 @@ async def plan_endpoints(
     if settings.host:
         direct = settings.tls == "direct" or (settings.tls == "auto" and settings.port == 5223)
         port = settings.port or (5223 if direct else 5222)
-        return [Endpoint(settings.host, port, direct, "server option")]
-    from xiot.probes.dns import discover
+        return [Endpoint.configured(settings.host, port, direct)]
+    from xiot.xmpp.dns import discover
 
     report = await discover(domain, resolver=resolver, timeout=settings.timeout,
                             kinds=("client",))
     planned = []
     for found in report.endpoints_for("client"):
         if found.fallback and settings.tls == "direct":  # no SRV: try the XEP-0368 port
-            planned.append(Endpoint(found.address, 5223, True, "domain fallback"))
+            planned.append(Endpoint(found.host, found.address, 5223, True, "xmpps-client",
+                                    fallback=True))
         elif settings.tls == "auto" or found.direct_tls == (settings.tls == "direct"):
-            origin = "domain fallback" if found.fallback else f"SRV {found.service} {found.host}"
-            planned.append(Endpoint(found.address, found.port, found.direct_tls, origin))
+            planned.append(found)
     if not planned:
         mode = "" if settings.tls == "auto" else f"{settings.tls} "
         raise ConnectError(f"DNS gives no {mode}client endpoint for {domain}",
@@ -115,7 +108,15 @@ async def plan_endpoints(
 
 
 class Session:
-    """An authenticated, bound client stream; use as ``async with Session(settings) as s``."""
+    """An authenticated, bound client stream; use as ``async with Session(settings) as s``.
+
+    The Session owns everything that lives exactly as long as one connection: the presence
+    the server pushed, outstanding IoT requests, caches of what peers said.  Protocol code
+    keeps such state in an object created by ``session.state(Kind)``, never on the slixmpp
+    client.  When the stream drops after set-up, ``lost`` is set, every state object that
+    defines ``connection_lost(error)`` is told, and ``guard()`` raises ``ConnectionLost`` in
+    whatever was waiting, so no wait outlives the connection it waits on.
+    """
 
     def __init__(
         self,
@@ -139,6 +140,35 @@ class Session:
         self.xmpp: slixmpp.ClientXMPP | None = None
         self.endpoint: Endpoint | None = None
         self.connect_ms: float | None = None
+        #: Set (with the error) when the stream ends after set-up.
+        self.lost: ConnectionLost | None = None
+        self._lost_waiter: asyncio.Future[None] | None = None
+        self._states: dict[type, Any] = {}
+        self._closing = False
+
+    @classmethod
+    def over(cls, client: slixmpp.ClientXMPP, settings: Settings | None = None) -> Session:
+        """A Session around a stream that is already set up (a test peer, a replay actor).
+
+        It is not opened or closed here; only the per-connection state is managed.
+        """
+        from xiot.config import GlobalOptions, resolve
+
+        session = cls.__new__(cls)
+        session.settings = settings or resolve(GlobalOptions(), jid_check=None)
+        session.jid = parse_jid(str(client.boundjid.bare or client.requested_jid.bare))
+        session.plugins = ()
+        session._password = None
+        session._send_presence = False
+        session._ssl_context = None
+        session.xmpp = client
+        session.endpoint = None
+        session.connect_ms = None
+        session.lost = None
+        session._lost_waiter = None
+        session._states = {}
+        session._closing = False
+        return session
 
     @property
     def client(self) -> slixmpp.ClientXMPP:
@@ -171,8 +201,59 @@ class Session:
                 continue
             self.endpoint = endpoint
             self.connect_ms = (time.perf_counter() - started) * 1000
+            self._lost_waiter = asyncio.get_running_loop().create_future()
+            self.xmpp.add_event_handler("disconnected", self._on_disconnected)
             return
         raise _summarise(errors, endpoints, self.settings.timeout)
+
+    # -------------------------------------------------------------- per-connection state
+
+    def state(self, kind: type[S]) -> S:
+        """This connection's instance of ``kind``, created as ``kind(self)`` on first use."""
+        found = self._states.get(kind)
+        if found is None:
+            found = self._states[kind] = kind(self)  # type: ignore[call-arg]
+        return found  # type: ignore[no-any-return]
+
+    def has_state(self, kind: type) -> bool:
+        return kind in self._states
+
+    # -------------------------------------------------------------- a lost connection
+
+    def _on_disconnected(self, _: Any) -> None:
+        if self._closing or self.lost is not None:
+            return
+        where = f" to {self.endpoint}" if self.endpoint else ""
+        self.lost = ConnectionLost(f"connection{where} lost",
+                                   "The server closed the stream or went away; run the "
+                                   "command again once it is back")
+        log.warning("%s", self.lost.message)
+        if self._lost_waiter is not None and not self._lost_waiter.done():
+            self._lost_waiter.set_result(None)
+        for state in list(self._states.values()):
+            notify = getattr(state, "connection_lost", None)
+            if notify is not None:
+                notify(self.lost)
+
+    def check_alive(self) -> None:
+        """Raise ``ConnectionLost`` if the stream has ended."""
+        if self.lost is not None:
+            raise self.lost
+
+    async def guard(self, awaitable: Any) -> Any:
+        """Await ``awaitable``, but raise ``ConnectionLost`` if the stream ends first."""
+        self.check_alive()
+        task = asyncio.ensure_future(awaitable)
+        if self._lost_waiter is None:
+            return await task
+        done, _ = await asyncio.wait({task, self._lost_waiter},
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise self.lost or ConnectionLost("connection lost")
 
     async def _attempt(
         self, endpoint: Endpoint, password: str, timeout: float
@@ -193,7 +274,7 @@ class Session:
         xmpp.whitespace_keepalive = False
         outcome: asyncio.Future[XiotError | None] = asyncio.get_running_loop().create_future()
         _watch_outcome(xmpp, outcome, endpoint, self._send_presence)
-        xmpp.connect(endpoint.host, endpoint.port)
+        xmpp.connect(endpoint.address, endpoint.port)
         try:
             error = await asyncio.wait_for(asyncio.shield(outcome), timeout)
         except TimeoutError:
@@ -212,6 +293,11 @@ class Session:
         xmpp, self.xmpp = self.xmpp, None
         if xmpp is None:
             return
+        self._closing = True
+        for state in list(self._states.values()):
+            close = getattr(state, "close", None)
+            if close is not None:
+                close()
         try:
             await asyncio.wait_for(xmpp.disconnect(wait=1.0), 2.0)
         except (TimeoutError, Exception):  # a close that fails must not hide the real outcome

@@ -22,14 +22,14 @@ def run(coro):
 
 async def _read(session, jid, nodes=()):
     request = ReadoutRequest(categories=frozenset({"momentary"}), nodes=tuple(nodes))
-    (reading,) = [r async for r in read_devices(session.client, [parse_jid(jid)], request, 5)]
+    (reading,) = [r async for r in read_devices(session, [parse_jid(jid)], request, 5)]
     return reading
 
 
 def set_and_read(settings, jid, assignments, nodes=(), message=False):
     async def scenario():
         async with Session(settings) as session:
-            result = await control_set(session.client, parse_jid(jid),
+            result = await control_set(session, parse_jid(jid),
                                        [Assignment.parse(a) for a in assignments], nodes,
                                        message, 5)
             if message:
@@ -91,7 +91,7 @@ def test_form_validation_rejects_out_of_range_before_sending(fleet, admin_settin
 def test_control_form_lists_parameters_with_current_values(fleet, admin_settings):
     async def scenario():
         async with Session(admin_settings) as session:
-            return await control_form(session.client, parse_jid("dev0004@xiot.test"), (), 5)
+            return await control_form(session, parse_jid("dev0004@xiot.test"), (), 5)
 
     form = run(scenario())
     params = {f.var: f for f in form.parameters}

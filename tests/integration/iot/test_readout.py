@@ -17,7 +17,7 @@ def read(settings, jids, request=MOMENTARY, timeout=5.0):
     async def scenario():
         async with Session(settings) as session:
             return [r async for r in read_devices(
-                session.client, [parse_jid(j) for j in jids], request, timeout)]
+                session, [parse_jid(j) for j in jids], request, timeout)]
 
     return {r.jid.split("/")[0]: r for r in asyncio.run(scenario())}
 
@@ -69,7 +69,7 @@ def test_large_readout_arrives_in_several_messages(fleet, admin_settings):
             session.client.register_handler(Callback(
                 "count-fields", StanzaPath("message/iot_fields"), counted.append))
             found = [r async for r in read_devices(
-                session.client, [parse_jid("dev0002@xiot.test/sim")], MOMENTARY, 5)]
+                session, [parse_jid("dev0002@xiot.test/sim")], MOMENTARY, 5)]
         return found[0], len(counted)
 
     reading, messages = asyncio.run(scenario())
@@ -127,7 +127,7 @@ def test_device_errors_are_reported_per_device(fleet, lab_accounts, admin_settin
                                                               error_rate=1.0)), \
                 Session(admin_settings) as session:
             return [r async for r in read_devices(
-                session.client, [parse_jid(f"{a.jid}/sim") for a in broken]
+                session, [parse_jid(f"{a.jid}/sim") for a in broken]
                 + [parse_jid("dev0001@xiot.test/sim")], MOMENTARY, 5)]
 
     readings = {r.jid: r for r in asyncio.run(scenario())}
@@ -150,7 +150,7 @@ def test_silent_device_times_out_while_others_are_reported(fleet, lab_accounts,
             device.client.register_handler(Callback("swallow", StanzaPath("iq/iot_req"),
                                                     lambda iq: None))
             return [r async for r in read_devices(
-                session.client, [parse_jid(f"{silent.jid}/mute"),
+                session, [parse_jid(f"{silent.jid}/mute"),
                                  parse_jid("dev0006@xiot.test/sim")], MOMENTARY, 1.5)]
 
     readings = {r.jid: r for r in asyncio.run(scenario())}
@@ -185,14 +185,14 @@ def test_churn_flaps_presence_and_readouts_follow(lab_accounts, admin_settings):
                                                             churn=0.2), on_event=events.append)
         async with fleet, Session(admin_settings) as session:
             jids = [parse_jid(a.jid) for a in accounts]
-            first = await resolve_targets(session.client, jids, 5)
+            first = await resolve_targets(session, jids, 5)
             deadline = asyncio.get_running_loop().time() + 8
             while not any(e.event == "offline" for e in events):
                 assert asyncio.get_running_loop().time() < deadline, events
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.3)  # let the unavailable presence reach us
             offline = [d.account.jid for d in fleet.devices if not d.online]
-            later = await resolve_targets(session.client, jids, 5)
+            later = await resolve_targets(session, jids, 5)
             return first, offline, later
 
     first, offline, later = asyncio.run(scenario())

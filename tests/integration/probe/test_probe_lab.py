@@ -16,9 +16,9 @@ from tests.helpers import lab_settings
 from tests.probe_world import World
 from xiot.errors import ConnectError, UsageError
 from xiot.lab.dns import serve_dns
-from xiot.probes.dns import parse_resolver
 from xiot.probes.report import Check, ProbeResult
 from xiot.probes.runner import ProbeOptions, probe_many, watch
+from xiot.xmpp.dns import parse_resolver
 
 pytestmark = pytest.mark.integration
 

@@ -25,6 +25,16 @@ class Peer:
         self.xmpp = slixmpp.ClientXMPP(jid, "not-used")
         self.sent: list[slixmpp.xmlstream.StanzaBase] = []
         self.xmpp.send = self.sent.append  # type: ignore[method-assign]
+        self._session = None
+
+    @property
+    def session(self):  # type: ignore[no-untyped-def]
+        """A Session around this peer's stream, owning its per-connection state."""
+        from xiot.xmpp.session import Session
+
+        if self._session is None:
+            self._session = Session.over(self.xmpp)
+        return self._session
 
     def deliver(self, stanza: str | ET.Element, sender: str | None = None) -> None:
         """Run this peer's handlers on ``stanza`` as if it had arrived on the stream."""

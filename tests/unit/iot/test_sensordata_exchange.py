@@ -30,7 +30,7 @@ def iq_result(request: ET.Element, inner: str = "") -> str:
 
 
 async def start(client: Peer, request: ReadoutRequest, timeout: float = 1.0):
-    task = asyncio.ensure_future(sd.read(client.xmpp, v.DEVICE, request, timeout))
+    task = asyncio.ensure_future(sd.read(client.session, v.DEVICE, request, timeout))
     await settle()
     iq = client.last()
     req = iq.find(q(v.SD, "req"))
@@ -239,7 +239,7 @@ def test_seqnr_unique_per_connection() -> None:
     async def scenario() -> list[int]:
         client = Peer(v.CLIENT)
         tasks = [
-            asyncio.ensure_future(sd.read(client.xmpp, v.DEVICE, None, 0.05)) for _ in range(20)
+            asyncio.ensure_future(sd.read(client.session, v.DEVICE, None, 0.05)) for _ in range(20)
         ]
         await settle()
         seqnrs = [int(e.find(q(v.SD, "req")).get("seqnr")) for e in client.take()]
@@ -392,7 +392,7 @@ def test_client_and_device_pair() -> None:
         client, device = Peer(v.CLIENT), Peer("device@example.org/sim")
         sd.SensorServer(device.xmpp, thermometer, default_node="Device01")
         task = asyncio.ensure_future(
-            sd.read(client.xmpp, "device@example.org/sim", ReadoutRequest(), 1.0)
+            sd.read(client.session, "device@example.org/sim", ReadoutRequest(), 1.0)
         )
         await pump(client, device)
         return await task

@@ -17,12 +17,12 @@ import pytest
 
 from xiot.errors import ConnectError, UsageError, XiotError
 from xiot.lab.dns import LabDnsServer, Record, serve_dns
-from xiot.probes.dns import (
+from xiot.probes.dns import dns_checks
+from xiot.xmpp.dns import (
     DnsReport,
     ResolverGarbage,
     ResolverUnreachable,
     discover,
-    dns_checks,
     lookup_host,
     lookup_srv,
 )

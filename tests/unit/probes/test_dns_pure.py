@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from xiot.errors import UsageError
-from xiot.probes.dns import Nameserver, SrvRecord, order_srv, parse_resolver, validate_domain
+from xiot.xmpp.dns import Nameserver, SrvRecord, order_srv, parse_resolver, validate_domain
 
 
 def _srv(priority: int, weight: int, target: str) -> SrvRecord:

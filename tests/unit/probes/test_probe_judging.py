@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from xiot.probes.dns import Endpoint
 from xiot.probes.render import nagios, openmetrics, table_rows
 from xiot.probes.report import Check, ProbeResult
 from xiot.probes.runner import ProbeOptions, changes
@@ -26,6 +25,7 @@ from xiot.probes.stream import (
     stream_checks,
 )
 from xiot.probes.web import parse_jrd, parse_xrd
+from xiot.xmpp.dns import Endpoint
 
 OLD_SERVER = """<stream:features xmlns:stream='http://etherx.jabber.org/streams'>
   <starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>

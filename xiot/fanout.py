@@ -1,0 +1,49 @@
+"""Bounded fan-out: run one coroutine per item, at most N at a time, yield results as they end.
+
+Readouts of a thousand devices and probes of a hundred domains have the same shape: many
+independent waits on the network, a cap on how many are in flight, results streamed as they
+complete.  Both use this one helper, so the rule that matters is kept in one place: when the
+consumer stops early (Ctrl-C, a closed pipe, an error), every task still pending is cancelled
+*and awaited*, so none outlives the caller or logs "Task was destroyed but it is pending".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+async def bounded(
+    items: Iterable[T], work: Callable[[T], Awaitable[R]], limit: int
+) -> AsyncIterator[R]:
+    """Yield ``await work(item)`` for every item, completion order, ``limit`` in flight.
+
+    An exception from one item propagates to the consumer and cancels the rest.
+    """
+    gate = asyncio.Semaphore(max(1, limit))
+
+    async def one(item: T) -> R:
+        async with gate:
+            return await work(item)
+
+    tasks = [asyncio.ensure_future(one(item)) for item in items]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            yield await next_done
+    finally:
+        await cancel_all(tasks)
+
+
+async def cancel_all(tasks: Iterable[asyncio.Future[object]]) -> None:
+    """Cancel every task that is still pending and wait until each has really ended."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*pending, return_exceptions=True)
