@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from xiot.config import GlobalOptions, fetch_password, parse_server, profile_names, resolve
-from xiot.runtime import settings_for
 from xiot.errors import ConfigError, UsageError
+from xiot.runtime import settings_for
 
 
 def write(path: Path, text: str, mode: int = 0o600) -> Path:
