@@ -219,23 +219,45 @@ def _configure_logging(verbose: int, debug: bool) -> None:
         logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
 
 
-#: Root options that may also be written after the command (``xiot ping -o json``).
-GLOBAL_VALUE_OPTIONS = {"--profile", "--config", "--jid", "--server", "--tls", "--ca",
-                        "--timeout", "-o", "--output"}
-GLOBAL_FLAGS = {"--insecure", "--no-color", "-v", "-vv", "--verbose", "--debug"}
+def root_option_names(command: click.Command) -> tuple[set[str], set[str]]:
+    """(options that take a value, flags) of the root command, read from its parameters.
+
+    Derived rather than listed by hand, so a new root option is hoisted without anyone
+    remembering to add it here.
+    """
+    values: set[str] = set()
+    flags: set[str] = set()
+    for param in command.params:
+        if getattr(param, "param_type_name", "") != "option" or param.is_eager:
+            continue
+        names = {*param.opts, *param.secondary_opts}
+        takes_value = not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+        (values if takes_value else flags).update(names)
+    return values, flags
 
 
-def hoist_global_options(args: list[str]) -> list[str]:
+def hoist_global_options(args: list[str], command: click.Command | None = None) -> list[str]:
     """Move root options given after the command name in front of it.
 
     Operators type ``xiot readout dev@x -o json`` as often as ``xiot -o json readout``;
     both mean the same, so the root options are accepted anywhere before a ``--``.
     """
+    values, flags = root_option_names(command or typer.main.get_command(app))
+    short_values = {name for name in values if len(name) == 2}
+    short_flags = {name for name in flags if len(name) == 2}
+
+    def is_value_option(token: str) -> bool:
+        return token.split("=", 1)[0] in values
+
+    def is_attached(token: str) -> bool:  # -ojson, -vv
+        if token.startswith("--") or len(token) <= 2:
+            return False
+        return token[:2] in short_values or all(f"-{c}" in short_flags for c in token[1:])
+
     head: list[str] = []
     i = 0
     while i < len(args) and args[i] not in COMMANDS:
-        name = args[i].split("=", 1)[0]
-        takes_value = name in GLOBAL_VALUE_OPTIONS and "=" not in args[i]
+        takes_value = is_value_option(args[i]) and "=" not in args[i]
         head += args[i:i + 1 + takes_value]
         i += 1 + takes_value
     if i >= len(args):
@@ -245,16 +267,14 @@ def hoist_global_options(args: list[str]) -> list[str]:
     i += 1
     while i < len(args):
         token = args[i]
-        name = token.split("=", 1)[0]
         if token == "--":
             rest += args[i:]
             break
-        if name in GLOBAL_VALUE_OPTIONS and "=" not in token and i + 1 < len(args):
+        if is_value_option(token) and "=" not in token and i + 1 < len(args):
             moved += args[i:i + 2]
             i += 2
             continue
-        if name in GLOBAL_VALUE_OPTIONS or token in GLOBAL_FLAGS or (
-                token.startswith("-o") and not token.startswith("--") and len(token) > 2):
+        if is_value_option(token) or token in flags or is_attached(token):
             moved.append(token)
         else:
             rest.append(token)
@@ -272,9 +292,9 @@ def run(argv: list[str] | None = None) -> int:
     """Run ``xiot`` with ``argv`` and return the exit code instead of exiting."""
     from xiot.errors import XiotError
 
-    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
-    debug = "--debug" in args
     command = typer.main.get_command(app)
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv), command)
+    debug = "--debug" in args
     try:
         result = command.main(args=args, prog_name="xiot", standalone_mode=False)
     except XiotError as exc:
@@ -316,6 +336,8 @@ def run(argv: list[str] | None = None) -> int:
         _say(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
              "traceback, and please report it)")
         return 1
+    if result == 130:  # typer turns Ctrl-C into Exit(130) before we see it
+        _say("interrupted")
     return result if isinstance(result, int) else 0
 
 

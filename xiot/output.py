@@ -202,6 +202,7 @@ class TableSink:
     no_color: bool = False
     styles: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
+    printed: bool = False
 
     def emit(self, record: Mapping[str, Any]) -> None:
         self.records.append(dict(record))
@@ -216,7 +217,8 @@ class TableSink:
         console = Console(file=self.stream, no_color=self.no_color or _no_color_env(),
                           highlight=False, soft_wrap=False, width=_table_width(self.stream))
         if not self.records:
-            sys.stderr.write("xiot: nothing to show\n")
+            if not self.printed:
+                sys.stderr.write("xiot: nothing to show\n")
             return
         columns = list(self.columns or self.records[0].keys())
         table = Table(title=self.title, show_lines=False, header_style="bold")
@@ -225,6 +227,8 @@ class TableSink:
         for record in self.records:
             table.add_row(*(self._cell(name, record.get(name)) for name in columns))
         console.print(table)
+        self.records = []  # closing again (the next round of a watch) starts afresh
+        self.printed = True
 
     def _cell(self, column: str, value: Any) -> str:
         from rich.markup import escape

@@ -160,6 +160,62 @@ class Runtime:
 
         return self.run(work)
 
+    async def watch(self, one_round: Callable[[Session, int], Awaitable[bool]],
+                    interval: float | None, rounds: int | None) -> int:
+        """Run ``one_round(session, number)`` once, or every ``interval`` seconds.
+
+        Returns how many rounds failed (``one_round`` returns True for a failed round).  A
+        connection lost between or during rounds is said once on stderr; a one-shot run
+        raises it (exit 4), a watch reconnects with growing, jittered waits and goes on, so a
+        server restart costs a few rounds, not the watch.  A lent Session (the shell's) is
+        never reopened here: its owner reconnects it.
+        """
+        from xiot.backoff import delays
+        from xiot.errors import ConnectError
+        from xiot.xmpp.session import ConnectionLost, Session
+
+        failed = 0
+        number = 0
+        session: Session | None = self.lent_session
+        waits = None
+        try:
+            while True:
+                if session is None:
+                    try:
+                        session = Session(self.settings)
+                        await session.open()
+                    except ConnectError as exc:
+                        session = None
+                        if interval is None or waits is None:
+                            raise
+                        await self._pause(f"{exc.message}; retrying", next(waits))
+                        continue
+                    if waits is not None:
+                        self.env.say("reconnected")
+                    waits = None
+                number += 1
+                try:
+                    failed += bool(await one_round(session, number))
+                except ConnectionLost as exc:
+                    if interval is None or session is self.lent_session:
+                        raise
+                    failed += 1
+                    await session.close()
+                    session = None
+                    waits = delays(first=1.0, cap=30.0)
+                    await self._pause(exc.message + "; reconnecting", next(waits))
+                    continue
+                if interval is None or (rounds is not None and number >= rounds):
+                    return failed
+                await asyncio.sleep(interval)
+        finally:
+            if session is not None and session is not self.lent_session:
+                await session.close()
+
+    async def _pause(self, text: str, seconds: float) -> None:
+        self.env.say(f"{text} in {seconds:.1f} s")
+        await asyncio.sleep(seconds)
+
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:

@@ -20,3 +20,25 @@ from xiot.cli import hoist_global_options
 ])
 def test_hoist(given, expected):
     assert hoist_global_options(given) == expected
+
+
+def test_every_root_option_is_hoisted_without_a_hand_kept_list():
+    """A root option added later is accepted after the command name too."""
+    import typer
+
+    from xiot.cli import app, root_option_names
+
+    values, flags = root_option_names(typer.main.get_command(app))
+    assert {"--profile", "--config", "--jid", "--server", "--tls", "--ca", "--timeout", "-o",
+            "--output"} <= values
+    assert {"--insecure", "--no-color", "-v", "--verbose", "--debug"} <= flags
+    assert "--version" not in values | flags and "--help" not in values | flags
+    for name in values:
+        assert hoist_global_options(["ping", name, "x"]) == [name, "x", "ping"]
+    for name in flags:
+        assert hoist_global_options(["ping", name]) == [name, "ping"]
+
+
+def test_attached_short_options_are_hoisted():
+    assert hoist_global_options(["ping", "-ojson", "-vv"]) == ["-ojson", "-vv", "ping"]
+    assert hoist_global_options(["ping", "-c", "3"]) == ["ping", "-c", "3"]

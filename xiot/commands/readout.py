@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from xiot.commands import common
+from xiot.commands import common, options
 
 app = common.typer_app()
 
@@ -26,41 +26,43 @@ device adds a row whose 'error' says why (offline, timeout, rejected, the device
 Exit status: 0 if every device answered completely, 1 if any failed or was partial.""")
 def readout(
     ctx: typer.Context,
-    jids: list[str] = typer.Argument(None, help="Device JIDs.", show_default=False),
-    from_file: str | None = typer.Option(None, "--from-file", "-f", help="File of JIDs, "
-                                         "one per line or a CSV with a jid column; - for stdin."),
-    fields: str | None = typer.Option(None, "--fields", help="Comma-separated field names."),
-    types: str = typer.Option("momentary", "--types", help="Comma-separated categories: "
-                              "momentary, peak, status, computed, identity, historical, "
-                              "historicalHour, ..., all.",
-                              autocompletion=lambda incomplete: _complete_types(incomplete)),
+    jids: list[str] = typer.Argument(None, help="Device JIDs.", show_default=False,
+                                     metavar="[JID]..."),
+    from_file: str | None = options.from_file("JIDs (one per line, a CSV with a jid column, "
+                                              "or NDJSON with a jid key)"),
+    fields: str | None = options.comma_list(
+        "--fields", help="Only these field names (comma-separated).", metavar="NAME,..."),
+    types: str | None = options.comma_list(
+        "--types", metavar="TYPE,...", help="Categories to read [default: momentary]: "
+        "momentary, peak, status, computed, identity, historical, historicalHour, ..., all.",
+        autocompletion=lambda incomplete: _complete_types(incomplete)),
     from_: str | None = typer.Option(None, "--from", help="Start of a historical range "
                                      "(ISO 8601 or relative: -24h, -7d)."),
     to: str | None = typer.Option(None, "--to", help="End of a historical range."),
-    node: list[str] = typer.Option(None, "--node", help="Node behind a concentrator "
-                                   "(repeatable).", show_default=False),
-    concurrency: int = typer.Option(100, "--concurrency", "-k", min=1, max=10000,
-                                    help="Readouts in flight at once."),
-    watch: float | None = typer.Option(None, "--watch", min=0.5, help="Repeat every N "
-                                       "seconds until Ctrl-C."),
-    rounds: int | None = typer.Option(None, "--rounds", min=1, help="With --watch: stop "
-                                      "after this many rounds."),
+    node: list[str] = options.node(),
+    concurrency: int = options.concurrency(100, 10000, "Readouts in flight"),
+    watch: float | None = options.watch(),
+    rounds: int | None = options.rounds(),
 ) -> None:
     """Read sensor values (XEP-0323) from devices, streaming rows as they arrive."""
     from xiot.commands.targets import collect_jids
     from xiot.errors import UsageError
 
-    if rounds is not None and watch is None:
-        raise UsageError("--rounds needs --watch", "For example: --watch 10 --rounds 6")
-    request = _request(fields, types, from_, to, node or [])
+    options.check_watch(watch, rounds)
+    request = _request(fields or (), types or ("momentary",), from_, to, node or [])
     if (from_ or to) and not any(c.startswith("historical") for c in request.categories):
         raise UsageError("--from/--to select historical values",
                          "Add --types historical (or historicalHour, historicalDay, ...)")
     targets = collect_jids(jids or [], from_file)
     rt = common.runtime(ctx)
     common.settings(ctx)
-    failed = rt.session_run(lambda session: _run(ctx, session, targets, request, concurrency,
-                                                 watch, rounds))
+    out = _open_output(ctx)
+    try:
+        failed = rt.run(lambda: rt.watch(
+            lambda session, _number: _round(ctx, out, session, targets, request, concurrency),
+            watch, rounds))
+    finally:
+        out.close()
     if failed:
         raise typer.Exit(1)
 
@@ -80,46 +82,41 @@ def _request(fields, types, from_, to, nodes):  # type: ignore[no-untyped-def]
     from xiot.timespec import parse_when
 
     return ReadoutRequest(
-        fields=frozenset(f.strip() for f in (fields or "").split(",") if f.strip()),
-        categories=frozenset(t.strip() for t in types.split(",") if t.strip()),
+        fields=frozenset(fields),
+        categories=frozenset(types),
         from_=parse_when(from_, "--from") if from_ else None,
         to=parse_when(to, "--to") if to else None,
         nodes=tuple(nodes),
     )
 
 
-async def _run(ctx, session, targets, request, concurrency, watch, rounds) -> int:  # type: ignore[no-untyped-def]
-    import asyncio
+def _open_output(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    """One sink for the whole command: a CSV header or JSON document once, not per round.
 
-    failed = 0
-    number = 0
-    while True:
-        number += 1
-        failed = await _round(ctx, session, targets, request, concurrency,
-                              session.settings.timeout)
-        if watch is None or (rounds is not None and number >= rounds):
-            return failed
-        await asyncio.sleep(watch)
-
-
-async def _round(ctx, session, targets, request, concurrency, timeout) -> int:  # type: ignore[no-untyped-def]
-    from xiot.iot.readout import ROW_COLUMNS, TABLE_COLUMNS, read_devices, reading_rows
+    A table is printed per round (a person reads each round's view).
+    """
+    from xiot.iot.readout import ROW_COLUMNS, TABLE_COLUMNS
     from xiot.output import STATUS_STYLES
-    from xiot.progress import FanOutProgress
 
     table = common.output_format(ctx) == "table"
-    out = common.sink(ctx, columns=TABLE_COLUMNS if table else ROW_COLUMNS,
-                      styles={"status": STATUS_STYLES}, autoflush=False)
+    return common.sink(ctx, columns=TABLE_COLUMNS if table else ROW_COLUMNS,
+                       styles={"status": STATUS_STYLES}, autoflush=False)
+
+
+async def _round(ctx, out, session, targets, request, concurrency) -> bool:  # type: ignore[no-untyped-def]
+    """One readout of every target; True if any device failed or was partial."""
+    from xiot.iot.readout import read_devices, reading_rows
+    from xiot.progress import FanOutProgress
+
     failed = 0
-    try:
-        with FanOutProgress(len(targets), "reading") as progress:
-            async for reading in read_devices(session, targets, request, timeout,
-                                              concurrency):
-                failed += reading.status != "ok"
-                progress.advance(reading.status == "ok")
-                for row in reading_rows(reading):
-                    out.emit(row)
-                out.flush()  # one write per device, not per field
-    finally:
-        out.close()
-    return failed
+    with FanOutProgress(len(targets), "reading") as progress:
+        async for reading in read_devices(session, targets, request, session.settings.timeout,
+                                          concurrency):
+            failed += reading.status != "ok"
+            progress.advance(reading.status == "ok")
+            for row in reading_rows(reading):
+                out.emit(row)
+            out.flush()  # one write per device, not per field
+    if common.output_format(ctx) == "table":
+        out.close()  # a table per round
+    return failed > 0
