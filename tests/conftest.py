@@ -29,6 +29,43 @@ LAB_DEVICES = 50
 pytest_plugins = ["tests.fleet"]
 
 
+def _tree_digest(package: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(package)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(package.rglob("*.py"))}
+
+
+def installed_copy_differences() -> list[str]:
+    """Files where the ``xiot`` the console script imports differs from this working tree.
+
+    The CLI tests run the installed console script; an edit without a reinstall would make
+    them test yesterday's code and pass.  Empty when they match (an editable install, or a
+    package built from this tree).
+    """
+    import subprocess
+    import sys
+
+    here = Path(__file__).resolve().parents[1] / "xiot"
+    found = subprocess.run([sys.executable, "-c", "import xiot; print(xiot.__file__)"],
+                           capture_output=True, text=True, cwd="/", check=False)
+    if found.returncode != 0:
+        return ["xiot is not installed for this interpreter (run scripts/setup)"]
+    installed = Path(found.stdout.strip()).parent
+    if installed.resolve() == here.resolve():
+        return []
+    mine, theirs = _tree_digest(here), _tree_digest(installed)
+    return sorted(name for name in mine.keys() | theirs.keys() if mine.get(name) != theirs.get(name))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    differences = installed_copy_differences()
+    if differences:
+        shown = ", ".join(differences[:5]) + (" ..." if len(differences) > 5 else "")
+        pytest.exit(f"the installed xiot differs from this working tree ({shown}): the CLI "
+                    "tests would test another copy; reinstall (bash scripts/setup)", returncode=3)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from xiot.lab import manager
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import sysconfig
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,6 +43,42 @@ def xiot(*args: str, env: dict | None = None, timeout: float = 60, stdin: str = 
     done = subprocess.run([xiot_command(), *args], capture_output=True, text=True, timeout=timeout,
                           env=env or dict(os.environ), input=stdin)
     return Result(done.returncode, done.stdout, done.stderr)
+
+
+def xiot_here(*args: str, env: dict | None = None, timeout: float = 60, stdin: str = ""
+              ) -> Result:
+    """Run ``xiot`` in this process, on the working tree's code (no installed copy involved).
+
+    The streams, environment and stdin are isolated the way typer's test runner does it, and
+    the command goes through ``xiot.cli.run`` (hoisting, error boundary, exit codes) exactly
+    as the console script does.
+    """
+    import logging
+
+    from typer.testing import CliRunner
+
+    from xiot.cli import run
+
+    runner = CliRunner()
+    saved = {name: logging.getLogger(name).handlers[:] for name in ("xiot", "")}
+    with runner.isolation(input=stdin, env=_env_changes(env)) as (out, err, *_):
+        code = run(list(args))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        stdout = out.getvalue().decode()
+        stderr = err.getvalue().decode() if err is not None else ""
+    for name, handlers in saved.items():
+        logging.getLogger(name).handlers[:] = handlers
+    return Result(code, stdout, stderr)
+
+
+def _env_changes(env: dict | None) -> dict:
+    """What to set and unset so that the process environment looks like ``env``."""
+    if env is None:
+        return {}
+    changes: dict = {k: v for k, v in env.items() if os.environ.get(k) != v}
+    changes.update({k: None for k in os.environ if k not in env})
+    return changes
 
 
 def lab_settings(profile: str, **changes) -> Settings:

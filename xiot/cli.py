@@ -288,15 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     sys.exit(code)
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run ``xiot`` with ``argv`` and return the exit code instead of exiting."""
+def run(argv: list[str] | None = None, runtime: Any = None) -> int:
+    """Run ``xiot`` with ``argv`` and return the exit code instead of exiting.
+
+    ``runtime`` (an ``xiot.runtime.Runtime``) is how the shell and replay run a command on
+    their live Session and terminal: call this from a worker thread, never from the loop
+    that Session lives on.
+    """
     from xiot.errors import XiotError
 
     command = typer.main.get_command(app)
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv), command)
     debug = "--debug" in args
+    _say = runtime.env.say if runtime is not None else _say_stderr
     try:
-        result = command.main(args=args, prog_name="xiot", standalone_mode=False)
+        result = command.main(args=args, prog_name="xiot", standalone_mode=False,
+                              obj=runtime)
     except XiotError as exc:
         if debug:
             import traceback
@@ -350,7 +357,7 @@ def _command_names(ctx: Any) -> str:
     return " ".join(reversed(names)) or "xiot"
 
 
-def _say(text: str) -> None:
+def _say_stderr(text: str) -> None:
     prefix = "" if text.startswith("xiot:") else "xiot: "
     sys.stderr.write(f"{prefix}{text}\n")
     sys.stderr.flush()

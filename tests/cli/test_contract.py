@@ -8,10 +8,18 @@ import socket
 
 import pytest
 
-from tests.helpers import xiot, xiot_command
+from tests import helpers
+from tests.helpers import xiot_command
 
 
-def test_version_and_help_work_without_a_config():
+@pytest.fixture(params=["installed", "in-process"])
+def xiot(request):
+    """Each contract test runs twice: the installed console script in its own process, and
+    ``xiot.cli.run`` in this process on the working tree, so neither can drift unseen."""
+    return helpers.xiot if request.param == "installed" else helpers.xiot_here
+
+
+def test_version_and_help_work_without_a_config(xiot):
     assert xiot("--version").stdout.startswith("xiot ")
     result = xiot("--help")
     assert result.code == 0
@@ -20,7 +28,7 @@ def test_version_and_help_work_without_a_config():
     assert "Exit codes" in result.stdout
 
 
-def test_ping_streams_ndjson_when_piped(lab_env):
+def test_ping_streams_ndjson_when_piped(xiot, lab_env):
     result = xiot("ping", "-c", "2", "-i", "0", env=lab_env)
     assert result.code == 0, result.stderr
     rows = result.ndjson()
@@ -29,14 +37,14 @@ def test_ping_streams_ndjson_when_piped(lab_env):
     assert list(rows[0]) == ["target", "seq", "status", "rtt_ms", "error"]
 
 
-def test_ping_failure_exits_1_and_reports_the_row(lab_env):
+def test_ping_failure_exits_1_and_reports_the_row(xiot, lab_env):
     result = xiot("ping", "dev0004@xiot.test/gone", env=lab_env)
     assert result.code == 1
     (row,) = result.ndjson()
     assert row["status"] == "error" and "service-unavailable" in row["error"]
 
 
-def test_disco_json_and_csv(lab_env):
+def test_disco_json_and_csv(xiot, lab_env):
     result = xiot("-o", "json", "disco", "--items", env=lab_env)
     assert result.code == 0, result.stderr
     jids = {row["jid"] for row in json.loads(result.stdout)}
@@ -47,19 +55,19 @@ def test_disco_json_and_csv(lab_env):
     assert any(line.startswith("feature,") and "urn:xmpp:ping" in line for line in lines)
 
 
-def test_disco_remote_error_exits_7(lab_env):
+def test_disco_remote_error_exits_7(xiot, lab_env):
     line = xiot("disco", "dev0005@xiot.test/none", env=lab_env).assert_clean_error(7)
     assert "service-unavailable" in line
 
 
-def test_table_output_names_columns(lab_env):
+def test_table_output_names_columns(xiot, lab_env):
     result = xiot("-o", "table", "--no-color", "ping", env=lab_env)
     assert result.code == 0
     assert "rtt ms" in result.stdout and "ok" in result.stdout
     assert "\x1b[" not in result.stdout
 
 
-def test_config_show_hides_the_password(lab_env, lab_accounts):
+def test_config_show_hides_the_password(xiot, lab_env, lab_accounts):
     secret = lab_accounts["admin"].password
     result = xiot("-o", "json", "config", "show", env=lab_env)
     assert result.code == 0
@@ -69,7 +77,7 @@ def test_config_show_hides_the_password(lab_env, lab_accounts):
     assert "hidden" in shown["password"]
 
 
-def test_config_precedence_flag_over_env_over_profile(lab_env):
+def test_config_precedence_flag_over_env_over_profile(xiot, lab_env):
     env = lab_env | {"XIOT_TIMEOUT": "7"}
     shown = json.loads(xiot("-o", "json", "config", "show", env=env).stdout)
     assert shown["timeout"] == 7.0
@@ -77,14 +85,14 @@ def test_config_precedence_flag_over_env_over_profile(lab_env):
     assert shown["timeout"] == 3.0
 
 
-def test_no_secret_in_verbose_logs(lab_env, lab_accounts):
+def test_no_secret_in_verbose_logs(xiot, lab_env, lab_accounts):
     secret = lab_accounts["admin"].password
     result = xiot("-vv", "ping", env=lab_env)
     assert result.code == 0
     assert secret not in result.stderr and secret not in result.stdout
 
 
-def test_lab_status_and_accounts_show_no_passwords(lab_env, lab_accounts):
+def test_lab_status_and_accounts_show_no_passwords(xiot, lab_env, lab_accounts):
     status = xiot("lab", "status", "--name", "testlab", env=lab_env)
     assert status.code == 0
     (row,) = status.ndjson()
@@ -101,22 +109,22 @@ def test_lab_status_and_accounts_show_no_passwords(lab_env, lab_accounts):
 # ------------------------------------------------------------------ bad input
 
 
-def test_unknown_profile_exits_3(lab_env):
+def test_unknown_profile_exits_3(xiot, lab_env):
     line = xiot("--profile", "nope", "ping", env=lab_env).assert_clean_error(3)
     assert "unknown profile 'nope'" in line
 
 
-def test_malformed_jid_exits_2(lab_env):
+def test_malformed_jid_exits_2(xiot, lab_env):
     line = xiot("ping", "dev@@xiot.test", env=lab_env).assert_clean_error(2)
     assert "malformed JID" in line
 
 
-def test_unknown_option_exits_2():
+def test_unknown_option_exits_2(xiot):
     line = xiot("ping", "--no-such-flag").assert_clean_error(2)
     assert "--no-such-flag" in line
 
 
-def test_unreachable_server_exits_4(lab_env):
+def test_unreachable_server_exits_4(xiot, lab_env):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -124,14 +132,14 @@ def test_unreachable_server_exits_4(lab_env):
     assert "cannot connect" in line
 
 
-def test_wrong_password_exits_5(lab_env):
+def test_wrong_password_exits_5(xiot, lab_env):
     env = lab_env | {"XIOT_PASSWORD": "wrong-password"}
     line = xiot("ping", env=env).assert_clean_error(5)
     assert "refused the credentials" in line
     assert "wrong-password" not in line
 
 
-def test_bad_ca_file_exits_3(lab_env, tmp_path):
+def test_bad_ca_file_exits_3(xiot, lab_env, tmp_path):
     bad = tmp_path / "ca.pem"
     bad.write_text("this is not a certificate\n")
     line = xiot("--ca", str(bad), "ping", env=lab_env).assert_clean_error(3)
@@ -140,7 +148,7 @@ def test_bad_ca_file_exits_3(lab_env, tmp_path):
     assert "cannot read CA file" in line
 
 
-def test_untrusted_certificate_exits_4(lab_env, tmp_path):
+def test_untrusted_certificate_exits_4(xiot, lab_env, tmp_path):
     from xiot.lab.ca import CertificateAuthority
 
     other = tmp_path / "other-ca.pem"
@@ -149,7 +157,7 @@ def test_untrusted_certificate_exits_4(lab_env, tmp_path):
     assert "certificate" in line
 
 
-def test_silent_server_exits_6(lab_env):
+def test_silent_server_exits_6(xiot, lab_env):
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
@@ -158,14 +166,14 @@ def test_silent_server_exits_6(lab_env):
     result.assert_clean_error(6)
 
 
-def test_no_password_source_exits_3(lab_env):
+def test_no_password_source_exits_3(xiot, lab_env):
     env = {k: v for k, v in lab_env.items() if k != "XIOT_PROFILE"}
     line = xiot("--jid", "admin@xiot.test", "--server", "127.0.0.1:5222", "ping",
                 env=env).assert_clean_error(3)
     assert "no password" in line
 
 
-def test_insecure_warns_on_stderr(lab_env):
+def test_insecure_warns_on_stderr(xiot, lab_env):
     env = dict(lab_env)
     result = xiot("--insecure", "ping", env=env)
     assert result.code == 0
@@ -173,14 +181,14 @@ def test_insecure_warns_on_stderr(lab_env):
 
 
 @pytest.mark.parametrize("debug", [False, True])
-def test_traceback_only_with_debug(lab_env, debug):
+def test_traceback_only_with_debug(xiot, lab_env, debug):
     args = ["--debug"] if debug else []
     result = xiot(*args, "--profile", "nope", "ping", env=lab_env)
     assert result.code == 3
     assert ("Traceback" in result.stderr) == debug
 
 
-def test_broken_pipe_is_quiet(lab_env):
+def test_broken_pipe_is_quiet(xiot, lab_env):
     import subprocess
 
     pipeline = f"set -o pipefail; {xiot_command()} ping -c 100 -i 0.02 | head -n 1"
@@ -191,11 +199,11 @@ def test_broken_pipe_is_quiet(lab_env):
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
 
 
-def test_environment_is_isolated_from_the_user():
+def test_environment_is_isolated_from_the_user(xiot):
     assert "xiot-tests-" in os.environ["XDG_CONFIG_HOME"]
 
 
-def test_demo_runs_every_step_and_cleans_up(lab_env):
+def test_demo_runs_every_step_and_cleans_up(xiot, lab_env):
     from xiot.lab import manager
 
     result = xiot("-o", "json", "demo", "--devices", "3", env=lab_env, timeout=120)
@@ -211,7 +219,7 @@ def test_demo_runs_every_step_and_cleans_up(lab_env):
     assert manager.load("demo") is None
 
 
-def test_python_dash_m_works():
+def test_python_dash_m_works(xiot):
     import subprocess
     import sys
 
@@ -220,12 +228,25 @@ def test_python_dash_m_works():
     assert done.returncode == 0 and done.stdout.startswith("xiot ")
 
 
-def test_lab_without_prosody_says_how_to_install(tmp_path):
+def test_lab_without_prosody_says_how_to_install(xiot, tmp_path):
     env = dict(os.environ, XIOT_PROSODY=str(tmp_path / "no-prosody"))
     line = xiot("lab", "up", "--name", "never", env=env).assert_clean_error(3)
     assert "XIOT_PROSODY" in line
 
 
-def test_lab_rejects_a_non_loopback_host():
+def test_lab_rejects_a_non_loopback_host(xiot):
     line = xiot("lab", "up", "--name", "never", "--host", "192.0.2.1").assert_clean_error(2)
     assert "loopback" in line
+
+
+def test_unknown_output_format_from_the_environment_is_a_usage_error(xiot):
+    """XIOT_OUTPUT=xml used to end in 'internal error' for commands that never resolve
+    settings (lab status)."""
+    env = dict(os.environ, XIOT_OUTPUT="xml")
+    line = xiot("lab", "status", env=env).assert_clean_error(2)
+    assert "XIOT_OUTPUT: unknown output format 'xml'" in line
+
+
+def test_monitoring_formats_are_only_for_probe(xiot):
+    line = xiot("-o", "nagios", "lab", "status").assert_clean_error(2)
+    assert "only available for 'xiot probe'" in line
