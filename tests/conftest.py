@@ -55,7 +55,8 @@ def installed_copy_differences() -> list[str]:
     if installed.resolve() == here.resolve():
         return []
     mine, theirs = _tree_digest(here), _tree_digest(installed)
-    return sorted(name for name in mine.keys() | theirs.keys() if mine.get(name) != theirs.get(name))
+    names = mine.keys() | theirs.keys()
+    return sorted(name for name in names if mine.get(name) != theirs.get(name))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
