@@ -64,6 +64,7 @@ class LazyGroup(TyperGroup):
         module = importlib.import_module(COMMANDS[cmd_name][0])
         command = typer.main.get_command(module.app)
         command.name = cmd_name
+        readable_metavars(command)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -83,6 +84,22 @@ class LazyGroup(TyperGroup):
                 item for param in self.get_params(ctx) for item in _option_items(param, incomplete)
             ]
         return items
+
+
+def readable_metavars(command: click.Command) -> None:
+    """Give every value-taking option without a metavar one named after it (``--timeout
+    TIMEOUT``), for the whole command tree: typer's defaults read ``<int range>``, ``<str>``.
+    Choices keep their ``[a|b|c]`` form; arguments read like ``JID``."""
+    for param in command.params:
+        if getattr(param, "metavar", None) is not None:
+            continue
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            continue
+        if type(param.type).__name__ == "Choice":
+            continue
+        param.metavar = (param.name or "value").upper().rstrip("_")
+    for sub in getattr(command, "commands", {}).values():
+        readable_metavars(sub)
 
 
 def _option_items(param: click.Parameter, incomplete: str) -> list[Any]:
@@ -144,26 +161,27 @@ def root(
         None, "--profile", help="Profile from the config file [env: XIOT_PROFILE].",
         autocompletion=lambda incomplete: _complete_profiles(incomplete)),
     config: Path | None = typer.Option(
-        None, "--config", help="Config file instead of ~/.config/xiot/config.yaml "
-        "[env: XIOT_CONFIG].", dir_okay=False),
+        None, "--config", metavar="FILE", dir_okay=False,
+        help="Config file instead of ~/.config/xiot/config.yaml [env: XIOT_CONFIG]."),
     jid: str | None = typer.Option(None, "--jid", help="JID to log in as [env: XIOT_JID]."),
     server: str | None = typer.Option(
-        None, "--server", help="host[:port] to connect to instead of SRV look-up "
-        "[env: XIOT_SERVER]."),
+        None, "--server", metavar="HOST[:PORT]",
+        help="Where to connect instead of an SRV look-up [env: XIOT_SERVER]."),
     tls: TlsChoice | None = typer.Option(
-        None, "--tls", help="auto, starttls or direct [env: XIOT_TLS]."),
+        None, "--tls", metavar="MODE", help="auto, starttls or direct [env: XIOT_TLS]."),
     ca: Path | None = typer.Option(
-        None, "--ca", help="PEM file of CA certificates to trust [env: XIOT_CA].",
+        None, "--ca", metavar="FILE", help="PEM file of CA certificates to trust [env: XIOT_CA].",
         dir_okay=False),
     insecure: bool = typer.Option(
         False, "--insecure", help="Do not verify the TLS certificate (warns; never in "
         "production)."),
     timeout: float | None = typer.Option(
-        None, "--timeout", help="Seconds any network wait may take [default: 10; env: "
-        "XIOT_TIMEOUT]."),
+        None, "--timeout", metavar="SECONDS",
+        help="Seconds any network wait may take [default: 10; env: XIOT_TIMEOUT]."),
     output: OutputChoice | None = typer.Option(
-        None, "-o", "--output", help="table, json, ndjson or csv [default: table on a "
-        "terminal, ndjson otherwise]; nagios and openmetrics for probe."),
+        None, "-o", "--output", metavar="FORMAT",
+        help="table, json, ndjson or csv [default: table on a terminal, ndjson otherwise; "
+        "env: XIOT_OUTPUT]; nagios and openmetrics for probe."),
     no_color: bool = typer.Option(False, "--no-color", help="No colour (NO_COLOR is honoured)."),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True,
                                 help="More detail on stderr (-vv for protocol debug)."),
@@ -298,6 +316,7 @@ def run(argv: list[str] | None = None, runtime: Any = None) -> int:
     from xiot.errors import XiotError
 
     command = typer.main.get_command(app)
+    readable_metavars(command)
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv), command)
     debug = "--debug" in args
     _say = runtime.env.say if runtime is not None else _say_stderr

@@ -6,8 +6,14 @@ import typer
 
 from xiot.commands import common
 
-app = common.typer_app(help="Show resolved settings and the configured profiles.",
-                  no_args_is_help=True)
+app = common.typer_app(
+    help="Show resolved settings and the configured profiles.",
+    no_args_is_help=True,
+    epilog="""\b
+Examples:
+  xiot config show                        what the next command would use, and from where
+  xiot --profile lab config show -o json | jq .server
+  xiot config profiles                    every profile in config.yaml and config.d/""")
 
 
 @app.command("show", epilog="""\b
@@ -21,6 +27,11 @@ def show(ctx: typer.Context) -> None:
 
 
 @app.command("profiles", epilog="""\b
+Examples:
+  xiot config profiles
+  xiot config profiles -o json | jq -r '.[].profile'
+
+\b
 Profiles live in ~/.config/xiot/config.yaml and ~/.config/xiot/config.d/*.yaml
 (XDG_CONFIG_HOME is honoured; --config FILE reads one file instead).""")
 def profiles(ctx: typer.Context) -> None:

@@ -31,7 +31,8 @@ named), 7 when it refused the request as a whole.""",
 @app.callback()
 def control(
     ctx: typer.Context,
-    jid: str = typer.Argument(..., help="Device JID (bare: resolved from presence)."),
+    jid: str = typer.Argument(..., help="Device JID (bare: resolved from presence).",
+                              metavar="JID"),
 ) -> None:
     """Set control parameters on a device, or show its control form (XEP-0325)."""
     from xiot.xmpp.jid import parse_jid
@@ -43,10 +44,17 @@ NODE = typer.Option(None, "--node", help="Node behind a concentrator (repeatable
                     show_default=False)
 
 
-@app.command("set")
+@app.command("set", epilog="""\b
+Examples:
+  xiot control relay3@plant.example set Output=true
+  xiot control dimmer2@plant.example set Level=40 On=true     both, or neither
+  xiot control thermo7@plant.example set Setpoint:double=21.5 explicit type, no form fetched
+  xiot control gw@plant.example set --node Relay1 Output=false
+Exit status: 0 accepted, 1 refused (the parameters are named), 7 refused as a whole.""")
 def set_(
     ctx: typer.Context,
-    assignments: list[str] = typer.Argument(..., help="NAME=VALUE or NAME:TYPE=VALUE."),
+    assignments: list[str] = typer.Argument(..., help="NAME=VALUE or NAME:TYPE=VALUE.",
+                                            metavar="NAME[:TYPE]=VALUE..."),
     message: bool = typer.Option(False, "--message", help="Send in a message: no "
                                  "acknowledgement, no error report."),
     node: list[str] = NODE,
@@ -74,7 +82,10 @@ def set_(
         raise typer.Exit(7)
 
 
-@app.command("form")
+@app.command("form", epilog="""\b
+Examples:
+  xiot control thermo7@plant.example form             types, ranges, current values
+  xiot control gw@plant.example form --node Relay1 -o json | jq '.[].name'""")
 def form(ctx: typer.Context, node: list[str] = NODE) -> None:
     """Show the control form: each parameter's type, current value, range and options."""
     from xiot.iot.actions import FORM_COLUMNS, form_rows

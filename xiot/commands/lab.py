@@ -30,7 +30,11 @@ def _summary(record: dict) -> dict:
     return record | {f"port_{k}": v for k, v in ports.items()}
 
 
-@app.command("up")
+@app.command("up", epilog="""\b
+Examples:
+  xiot lab up                        a lab named 'lab' with 20 devices
+  xiot lab up -n 1000 --dns          1,000 devices and a DNS server for xiot probe
+  xiot lab up --name ci --domain ci.test""")
 def up(
     ctx: typer.Context,
     name: str = NAME,
@@ -62,7 +66,10 @@ def up(
     common.emit_one(ctx, _summary(lab.to_record() | {"started": started}))
 
 
-@app.command("down")
+@app.command("down", epilog="""\b
+Examples:
+  xiot lab down
+  xiot lab down --name ci --keep     stop it, keep the log and data for a look""")
 def down(
     ctx: typer.Context,
     name: str = NAME,
@@ -78,7 +85,10 @@ def down(
     print(f"xiot: lab '{name}' stopped", file=sys.stderr)
 
 
-@app.command("status")
+@app.command("status", epilog="""\b
+Examples:
+  xiot lab status
+  xiot lab status --name ci -o json | jq .running""")
 def status(ctx: typer.Context, name: str | None = typer.Option(
         None, "--name", help="One lab [default: all].")) -> None:
     """Show labs and whether their servers are running.  Exit 1 if a named lab is down."""
@@ -101,7 +111,10 @@ def status(ctx: typer.Context, name: str | None = typer.Option(
         raise typer.Exit(1)
 
 
-@app.command("accounts")
+@app.command("accounts", epilog="""\b
+Examples:
+  xiot lab accounts -o csv
+  xiot lab accounts --role device | xiot readout -f -""")
 def accounts(
     ctx: typer.Context,
     name: str = NAME,

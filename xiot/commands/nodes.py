@@ -25,7 +25,8 @@ Read or control a node through the concentrator with readout/control --node:
 
 @app.callback()
 def nodes(ctx: typer.Context,
-          jid: str = typer.Argument(..., help="Concentrator JID (bare: from presence).")) -> None:
+          jid: str = typer.Argument(..., help="Concentrator JID (bare: from presence).",
+                                    metavar="JID")) -> None:
     """Browse a concentrator's data sources and nodes (XEP-0326)."""
     from xiot.xmpp.jid import parse_jid
 
@@ -46,7 +47,10 @@ def _with_concentrator(ctx: typer.Context, action):  # type: ignore[no-untyped-d
     return common.runtime(ctx).session_run(operation)
 
 
-@app.command("capabilities")
+@app.command("capabilities", epilog="""\b
+Examples:
+  xiot nodes gw@plant.example capabilities
+  xiot nodes gw@plant.example capabilities -o json | jq -r '.[].capability'""")
 def capabilities(ctx: typer.Context) -> None:
     """The XEP-0326 operations the concentrator supports."""
     from xiot.iot.concentrator import get_capabilities
@@ -56,7 +60,10 @@ def capabilities(ctx: typer.Context) -> None:
     common.emit_all(ctx, [{"capability": n} for n in names])
 
 
-@app.command("sources")
+@app.command("sources", epilog="""\b
+Examples:
+  xiot nodes gw@plant.example sources
+  xiot nodes gw@plant.example sources -o csv""")
 def sources(ctx: typer.Context) -> None:
     """Every data source of the concentrator."""
     from xiot.iot.concentrator import get_all_data_sources
@@ -71,7 +78,10 @@ NODE_COLUMNS = ("node", "source_id", "node_type", "display_name", "state", "is_r
                 "is_controllable", "has_children", "parent_id", "parameters")
 
 
-@app.command("list")
+@app.command("list", epilog="""\b
+Examples:
+  xiot nodes gw@plant.example list
+  xiot nodes gw@plant.example list --source Sim --parameters -o json""")
 def list_nodes(
     ctx: typer.Context,
     source: list[str] = typer.Option(None, "--source", help="Only this data source "
@@ -94,7 +104,10 @@ def list_nodes(
     common.emit_all(ctx, [n.to_record() for n in found], columns=NODE_COLUMNS)
 
 
-@app.command("info")
+@app.command("info", epilog="""\b
+Examples:
+  xiot nodes gw@plant.example info Sensor1
+  xiot nodes gw@plant.example info Relay2 --source Sim -o json""")
 def info(
     ctx: typer.Context,
     node: str = typer.Argument(..., help="Node id."),
@@ -110,7 +123,10 @@ def info(
     common.emit_all(ctx, [found.to_record()], columns=NODE_COLUMNS)
 
 
-@app.command("params")
+@app.command("params", epilog="""\b
+Examples:
+  xiot nodes gw@plant.example params Sensor1
+  xiot nodes gw@plant.example params Relay1 -o json | jq '.[] | {name, value}'""")
 def params(
     ctx: typer.Context,
     node: str = typer.Argument(..., help="Node id."),

@@ -28,6 +28,12 @@ def sim() -> None:
 
 
 @app.command("run", epilog="""\b
+Examples:
+  xiot lab up -n 100 && xiot sim run                  every lab device, mixed kinds
+  xiot sim run --devices 20 --kinds thermometer,relay --seed 7 --duration 60
+  xiot sim run --churn 2 --error-rate 0.05 -o ndjson | jq 'select(.event=="offline")'
+
+\b
 Kinds are assigned in turn from --kinds (or from a 'kind' column in --accounts).
 Each device logs in as its own account with resource 'sim', answers readouts with
 plausible changing values, obeys control (the next readout shows the change), and
