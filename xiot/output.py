@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -68,8 +69,28 @@ def decide_format(flag: str | None, env: str | None, stdout_isatty: bool,
     return chosen
 
 
+def jsonable(value: Any) -> Any:
+    """The one rule for turning a value into JSON, used by every command and renderer.
+
+    Dates and times become ISO 8601 text, durations seconds, enums their value, sets sorted
+    lists, tuples lists, ``Decimal`` a float, bytes lowercase hex (lossless), NaN and
+    infinity ``null`` (JSON has neither, and ``jq`` rejects them), anything else its text.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((jsonable(v) for v in value), key=lambda v: (str(type(v)), str(v)))
+    return json_default(value)
+
+
 def json_default(value: Any) -> Any:
-    """Make the values records commonly hold JSON-serialisable."""
+    """``json.dumps``'s hook for the scalar types records commonly hold (see ``jsonable``)."""
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
@@ -77,11 +98,13 @@ def json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, enum.Enum):
-        return value.value
+        return jsonable(value.value)
+    if isinstance(value, Decimal):
+        return jsonable(float(value))
     if isinstance(value, set | frozenset | tuple):
-        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+        return jsonable(value)
     if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
+        return value.hex()
     return str(value)
 
 
@@ -91,19 +114,8 @@ def to_json(value: Any, indent: int | None = None) -> str:
         return json.dumps(value, default=json_default, ensure_ascii=False, indent=indent,
                           separators=separators, allow_nan=False)
     except ValueError:  # NaN or infinity somewhere: the rare case pays for the walk
-        return json.dumps(_finite(value), default=json_default, ensure_ascii=False,
+        return json.dumps(jsonable(value), default=json_default, ensure_ascii=False,
                           indent=indent, separators=separators)
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinity are not JSON: write them as null rather than break jq."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def cell_text(value: Any) -> str:
@@ -119,6 +131,25 @@ def cell_text(value: Any) -> str:
     if isinstance(value, Mapping):
         return to_json(value)
     return str(json_default(value)) if not isinstance(value, str) else value
+
+
+#: Characters that change how a terminal shows what follows them: C0/C1 controls (escape
+#: sequences, carriage returns) and the bidirectional overrides and isolates.
+_UNSAFE = {*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F,
+           *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+_ESCAPES = {code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" for code in _UNSAFE}
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control and bidi-override character shown as an escape.
+
+    A device's name or a server's error text is data from the network; printed as it is, an
+    ESC sequence could rewrite the operator's screen and U+202E reverse what they read.
+    Tables show the escape (``\\u202e``); JSON keeps the character, escaped by JSON itself.
+    """
+    if text.isprintable():
+        return text
+    return text.translate(_ESCAPES)
 
 
 class Sink(Protocol):
@@ -233,7 +264,7 @@ class TableSink:
     def _cell(self, column: str, value: Any) -> str:
         from rich.markup import escape
 
-        text = escape(cell_text(value))
+        text = escape(terminal_safe(cell_text(value)))
         style = self.styles.get(column, {}).get(cell_text(value))
         return f"[{style}]{text}[/]" if style and text else text
 

@@ -99,3 +99,29 @@ def test_empty_csv_still_has_its_header():
     out = io.StringIO()
     render([], "csv", stream=out, columns=["jid", "value"])
     assert out.getvalue() == "jid,value\n"
+
+
+def test_tables_escape_controls_and_bidi_overrides_json_keeps_them():
+    hostile = {"jid": "dev\u202eevil@x.test", "value": "\x1b[2J21.5\r", "ok": True}
+    out = io.StringIO()
+    render([hostile], "table", stream=out, no_color=True)
+    table = out.getvalue()
+    assert "\x1b" not in table and "\u202e" not in table and "\r" not in table
+    assert "\\u202e" in table and "\\x1b[2J21.5\\x0d" in table
+    out = io.StringIO()
+    render([hostile], "ndjson", stream=out)
+    assert json.loads(out.getvalue())["jid"] == "dev\u202eevil@x.test"
+
+
+def test_one_json_rule_for_nan_bytes_and_decimals():
+    import decimal
+
+    from xiot.output import jsonable, to_json
+    from xiot.xmpp.values import json_value
+
+    value = {"nan": float("nan"), "inf": float("-inf"), "raw": b"\x00\xff",
+             "d": decimal.Decimal("1.5"), "s": {"b", "a"}, "t": (1, 2)}
+    expected = {"nan": None, "inf": None, "raw": "00ff", "d": 1.5, "s": ["a", "b"], "t": [1, 2]}
+    assert jsonable(value) == expected
+    assert json.loads(to_json(value)) == expected
+    assert json_value(float("nan")) is None and json_value(decimal.Decimal("2")) == 2.0

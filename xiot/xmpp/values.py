@@ -179,11 +179,7 @@ def format_value(type_: str, value: Any, decimals: int | None = None) -> str:
 
 
 def json_value(value: Any) -> Any:
-    """Make a value JSON-serialisable: dates and times become ISO 8601 strings."""
-    if isinstance(value, date | time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return str(value)
-    return value
+    """A field or parameter value as JSON data, by the one rule of ``xiot.output.jsonable``."""
+    from xiot.output import jsonable
+
+    return jsonable(value)
