@@ -68,7 +68,7 @@ def test_a_readout_whose_server_dies_exits_4_at_once(private_lab):
     try:
         time.sleep(1.5)  # the readout is sent and waiting for the silent device
         os.kill(private_lab.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=20)  # far less than --timeout 60
+        _, err = proc.communicate(timeout=20)  # far less than --timeout 60
     finally:
         if proc.poll() is None:
             proc.kill()
