@@ -61,10 +61,31 @@ def test_disco_remote_error_exits_7(xiot, lab_env):
 
 
 def test_table_output_names_columns(xiot, lab_env):
-    result = xiot("-o", "table", "--no-color", "ping", env=lab_env)
+    result = xiot("-o", "table", "--no-color", "config", "profiles", env=lab_env)
     assert result.code == 0
-    assert "rtt ms" in result.stdout and "ok" in result.stdout
+    assert "profile" in result.stdout and "testlab" in result.stdout
     assert "\x1b[" not in result.stdout
+
+
+def test_ping_on_a_terminal_prints_replies_and_a_ping8_summary(xiot, lab_env):
+    result = xiot("-o", "table", "ping", "-c", "3", "-i", "0", env=lab_env)
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == ["pong from xiot.test"] * 3
+    assert "--- xiot.test ping statistics ---" in lines
+    assert "3 sent, 3 received, 0% loss" in lines
+    assert lines[-1].startswith("rtt min/avg/max/mdev = ") and lines[-1].endswith(" ms")
+
+
+def test_ping_json_carries_the_summary(xiot, lab_env):
+    result = xiot("-o", "json", "ping", "-c", "2", "-i", "0", "dev0004@xiot.test/gone",
+                  env=lab_env)
+    assert result.code == 1
+    data = json.loads(result.stdout)
+    assert [r["seq"] for r in data["replies"]] == [1, 2]
+    assert data["summary"] | {"min_ms": None} == {
+        "target": "dev0004@xiot.test/gone", "sent": 2, "received": 0, "loss_pct": 100.0,
+        "min_ms": None, "avg_ms": None, "max_ms": None, "mdev_ms": None}
 
 
 def test_config_show_hides_the_password(xiot, lab_env, lab_accounts):

@@ -18,6 +18,9 @@ Examples:
 
 A bare JID (user@domain) is answered by the server on the account's behalf; give the full
 JID (user@domain/resource) to reach a connected device.
+On a terminal each reply is printed as it arrives and a ping(8)-style summary ends the run
+(sent, received, loss, min/avg/max/mdev); -o json gives {"replies": [...], "summary": {...}};
+NDJSON and CSV carry the replies, the summary goes to stderr.
 Exit status: 0 if every ping was answered, 1 if any got an error or no answer.""",
 )
 def ping(
@@ -39,17 +42,47 @@ def ping(
 
 
 async def _run(ctx, session, target, count, interval) -> int:  # type: ignore[no-untyped-def]
-    from xiot.xmpp.ping import ping
+    """Ping, showing each reply as it arrives, and end with the ping(8) summary.
 
-    failed = 0
+    On a terminal the replies are lines like ping(8)'s; as data, each reply is a record and
+    ``-o json`` is ``{"replies": [...], "summary": {...}}``.  A Ctrl-C still prints the
+    summary of what was sent.
+    """
+    from xiot.xmpp.ping import PingSummary, ping
+
+    rt = common.runtime(ctx)
+    fmt = common.output_format(ctx)
+    dest = target or session.jid.domain
+    results = []
     # Output starts once connected: a failed login prints its error, not an empty list.
-    out = common.sink(ctx, columns=("target", "seq", "status", "rtt_ms", "error"),
-                      styles={"status": {"ok": "green", "error": "red", "timeout": "red"}})
+    out = None if fmt in ("table", "json") else common.sink(
+        ctx, columns=("target", "seq", "status", "rtt_ms", "error"))
     try:
-        dest = target or session.jid.domain
         async for result in ping(session, dest, count, interval, session.settings.timeout):
-            failed += result.status != "ok"
-            out.emit(result.to_record())
+            results.append(result)
+            if out is not None:
+                out.emit(result.to_record())
+            elif fmt == "table":
+                rt.env.stdout.write(_reply_line(result) + "\n")
+                rt.env.stdout.flush()
     finally:
-        out.close()
-    return failed
+        summary = PingSummary.of(dest, results)
+        if out is not None:
+            out.close()
+            for line in summary.lines():
+                rt.env.say(line)
+        elif fmt == "table":
+            rt.env.stdout.write("\n".join(["", *summary.lines()]) + "\n")
+            rt.env.stdout.flush()
+        else:
+            from xiot.output import to_json
+
+            rt.env.stdout.write(to_json({"replies": [r.to_record() for r in results],
+                                         "summary": summary.to_record()}, indent=2) + "\n")
+    return summary.sent - summary.received
+
+
+def _reply_line(result) -> str:  # type: ignore[no-untyped-def]
+    if result.status == "ok":
+        return f"pong from {result.target}: seq={result.seq} time={result.rtt_ms:.2f} ms"
+    return f"no pong from {result.target}: seq={result.seq} {result.error}"

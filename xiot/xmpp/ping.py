@@ -65,15 +65,44 @@ async def ping(
 
 @dataclass(frozen=True)
 class PingSummary:
+    """What ping(8) prints at the end: sent, received, loss, and min/avg/max/mdev."""
+
     target: str
     sent: int
     received: int
     min_ms: float | None
     avg_ms: float | None
     max_ms: float | None
+    mdev_ms: float | None = None
 
     @classmethod
     def of(cls, target: str, results: list[PingResult]) -> PingSummary:
         rtts = [r.rtt_ms for r in results if r.status == "ok" and r.rtt_ms is not None]
-        return cls(target, len(results), len(rtts), min(rtts, default=None),
-                   sum(rtts) / len(rtts) if rtts else None, max(rtts, default=None))
+        if not rtts:
+            return cls(target, len(results), 0, None, None, None, None)
+        avg = sum(rtts) / len(rtts)
+        # ping(8)'s mdev: the mean deviation sqrt(mean(x^2) - mean(x)^2)
+        mdev = max(0.0, sum(r * r for r in rtts) / len(rtts) - avg * avg) ** 0.5
+        return cls(target, len(results), len(rtts), min(rtts), avg, max(rtts), mdev)
+
+    @property
+    def loss_pct(self) -> float:
+        return 0.0 if not self.sent else 100.0 * (self.sent - self.received) / self.sent
+
+    def to_record(self) -> dict[str, Any]:
+        def ms(value: float | None) -> float | None:
+            return None if value is None else round(value, 3)
+
+        return {"target": self.target, "sent": self.sent, "received": self.received,
+                "loss_pct": round(self.loss_pct, 1), "min_ms": ms(self.min_ms),
+                "avg_ms": ms(self.avg_ms), "max_ms": ms(self.max_ms),
+                "mdev_ms": ms(self.mdev_ms)}
+
+    def lines(self) -> list[str]:
+        """The summary as ping(8) words it."""
+        head = (f"--- {self.target} ping statistics ---",
+                f"{self.sent} sent, {self.received} received, {self.loss_pct:g}% loss")
+        if self.min_ms is None:
+            return list(head)
+        return [*head, f"rtt min/avg/max/mdev = {self.min_ms:.3f}/{self.avg_ms:.3f}/"
+                       f"{self.max_ms:.3f}/{self.mdev_ms or 0:.3f} ms"]
