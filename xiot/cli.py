@@ -67,6 +67,19 @@ class LazyGroup(TyperGroup):
         readable_metavars(command)
         return command
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        """Unknown commands get a did-you-mean from the lazy table, as subcommands do."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.UsageError as exc:
+            from difflib import get_close_matches
+
+            matches = get_close_matches(args[0], list(COMMANDS)) if args else []
+            if matches and "Did you mean" not in exc.message:
+                choices = " or ".join(f"'{m}'" for m in matches)
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {choices}?"
+            raise
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
         with formatter.section("Commands"):

@@ -271,3 +271,8 @@ def test_unknown_output_format_from_the_environment_is_a_usage_error(xiot):
 def test_monitoring_formats_are_only_for_probe(xiot):
     line = xiot("-o", "nagios", "lab", "status").assert_clean_error(2)
     assert "only available for 'xiot probe'" in line
+
+
+def test_a_mistyped_command_gets_a_did_you_mean(xiot):
+    line = xiot("redout", "dev@x.test").assert_clean_error(2)
+    assert "No such command 'redout'. Did you mean 'readout'?" in line

@@ -40,3 +40,45 @@ def profiles(ctx: typer.Context) -> None:
 
     common.emit_all(ctx, profile_names(common.options(ctx)),
                     columns=("profile", "default", "jid", "server", "tls", "file"))
+
+
+@app.command("use", epilog="""\b
+Examples:
+  xiot config use lab           every command now uses the 'lab' profile by default
+  xiot config use ops           switch to another
+  xiot config use --clear       back to default_profile from the config files
+
+\b
+--profile and XIOT_PROFILE still win for one command.  The name is kept in
+$XDG_CONFIG_HOME/xiot/current-profile.""")
+def use(
+    ctx: typer.Context,
+    profile: str | None = typer.Argument(None, metavar="PROFILE", help="Profile to make "
+                                         "current.", autocompletion=lambda incomplete: _profiles(incomplete)),
+    clear: bool = typer.Option(False, "--clear", help="Forget the current profile."),
+) -> None:
+    """Make a profile the current one, used when no --profile or XIOT_PROFILE is given."""
+    from xiot.config.files import write_current_profile
+    from xiot.config.settings import profile_names
+    from xiot.errors import UsageError
+
+    if clear == (profile is not None):
+        raise UsageError("give a PROFILE or --clear", "For example: xiot config use lab")
+    if clear:
+        write_current_profile(None)
+        common.say(ctx, "no current profile; default_profile from the config files applies")
+        return
+    known = [row["profile"] for row in profile_names(common.options(ctx))]
+    if profile not in known:
+        from xiot.errors import ConfigError
+
+        raise ConfigError(f"unknown profile '{profile}' (known: {', '.join(known) or 'none'})",
+                          "Run 'xiot config profiles', or 'xiot lab up' for the 'lab' profile")
+    path = write_current_profile(profile)
+    common.say(ctx, f"current profile: {profile} (kept in {path})")
+
+
+def _profiles(incomplete: str) -> list[str]:
+    from xiot.cli import _complete_profiles
+
+    return _complete_profiles(incomplete)

@@ -148,3 +148,28 @@ def check_ca(path: Path) -> Path:
             "The CA file must be PEM, with one or more '-----BEGIN CERTIFICATE-----' blocks",
         )
     return path
+
+
+def current_profile_path() -> Path:
+    """Where ``xiot config use`` keeps the current profile's name."""
+    return config_dir() / "current-profile"
+
+
+def read_current_profile() -> str | None:
+    """The profile chosen with ``xiot config use``, if any."""
+    try:
+        name = current_profile_path().read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return name or None
+
+
+def write_current_profile(name: str | None) -> Path:
+    """Make ``name`` the current profile (``None`` forgets it); returns the file."""
+    path = current_profile_path()
+    if name is None:
+        path.unlink(missing_ok=True)
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(name + "\n", encoding="utf-8")
+    return path

@@ -21,6 +21,7 @@ from xiot.config.files import (
     default_profile_name,
     load_profiles,
     read_all,
+    read_current_profile,
 )
 from xiot.errors import ConfigError, UsageError, XiotError
 from xiot.output import ALL_FORMATS
@@ -124,6 +125,21 @@ def _env_bool(name: str) -> bool | None:
     return value.lower() in ("1", "true", "yes", "on")
 
 
+def _chosen_profile(opts: GlobalOptions, files: list[ConfigFile]) -> tuple[str | None, str]:
+    """The profile to use and why: --profile > XIOT_PROFILE > 'xiot config use' > the
+    files' default_profile.  An explicit --config file ignores the current profile, which
+    names a profile of the usual files."""
+    if opts.profile:
+        return opts.profile, "flag"
+    if _env("PROFILE"):
+        return _env("PROFILE"), "env"
+    current = None if explicit_config(opts) else read_current_profile()
+    if current:
+        return current, "current (xiot config use)"
+    name = default_profile_name(files)
+    return name, "default_profile" if name else "default"
+
+
 def explicit_config(opts: GlobalOptions) -> Path | None:
     """The config file named by ``--config`` or ``XIOT_CONFIG``, if any."""
     env_config = _env("CONFIG")
@@ -139,7 +155,7 @@ def resolve(opts: GlobalOptions, jid_check: Callable[[str], str] | None = None) 
     """
     files = read_all(explicit_config(opts))
     profiles = load_profiles(files)
-    profile_name = opts.profile or _env("PROFILE") or default_profile_name(files)
+    profile_name, profile_source = _chosen_profile(opts, files)
     profile: dict[str, Any] = {}
     origin: ConfigFile | None = None
     if profile_name is not None:
@@ -151,7 +167,7 @@ def resolve(opts: GlobalOptions, jid_check: Callable[[str], str] | None = None) 
             )
         profile, origin = profiles[profile_name]
 
-    sources: dict[str, str] = {}
+    sources: dict[str, str] = {"profile": profile_source}
 
     def pick(key: str, flag: Any, env: Any, default: Any) -> Any:
         for source, value in (("flag", flag), ("env", env), ("profile", profile.get(key))):
@@ -243,12 +259,12 @@ def _as_timeout(value: Any) -> float:
 def profile_names(opts: GlobalOptions) -> list[dict[str, Any]]:
     """Every profile as a record for ``config profiles`` (no secrets)."""
     files = read_all(explicit_config(opts))
-    default = default_profile_name(files)
+    chosen, _ = _chosen_profile(replace(opts, profile=None), files)
     rows = []
     for name, (body, cfg) in sorted(load_profiles(files).items()):
         rows.append({
             "profile": name,
-            "default": name == default,
+            "default": name == chosen,
             "jid": body.get("jid"),
             "server": body.get("server"),
             "tls": body.get("tls", "auto"),
