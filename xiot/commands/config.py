@@ -53,8 +53,9 @@ Examples:
 $XDG_CONFIG_HOME/xiot/current-profile.""")
 def use(
     ctx: typer.Context,
-    profile: str | None = typer.Argument(None, metavar="PROFILE", help="Profile to make "
-                                         "current.", autocompletion=lambda incomplete: _profiles(incomplete)),
+    profile: str | None = typer.Argument(
+        None, metavar="PROFILE", help="Profile to make current.",
+        autocompletion=lambda incomplete: _profiles(incomplete)),
     clear: bool = typer.Option(False, "--clear", help="Forget the current profile."),
 ) -> None:
     """Make a profile the current one, used when no --profile or XIOT_PROFILE is given."""
