@@ -25,6 +25,8 @@ class StepOutcome:
     ok: bool
     detail: str
     elapsed_ms: float
+    #: A few real values the step produced (readout rows), to show rather than describe.
+    samples: tuple[dict[str, Any], ...] = ()
 
     def to_record(self) -> dict[str, Any]:
         return {"step": self.step, "name": self.name, "ok": self.ok, "detail": self.detail,
@@ -38,10 +40,12 @@ class _Steps:
         self.number = 0
         self.clock = time.perf_counter()
 
-    def __call__(self, name: str, ok: bool, detail: str) -> StepOutcome:
+    def __call__(self, name: str, ok: bool, detail: str,
+                 samples: tuple[dict[str, Any], ...] = ()) -> StepOutcome:
         now = time.perf_counter()
         self.number += 1
-        outcome = StepOutcome(self.number, name, ok, detail, (now - self.clock) * 1000)
+        outcome = StepOutcome(self.number, name, ok, detail, (now - self.clock) * 1000,
+                              samples)
         self.clock = now
         return outcome
 
@@ -104,7 +108,8 @@ async def _operator_steps(settings: Any, fleet: Any, step: Callable[..., StepOut
         failed = [r.jid for r in readings if r.status != "ok"]
         sample = _sample(readings)
         yield step("readout all", not failed,
-                   f"{len(readings)} devices, {values} values, {len(failed)} failed; {sample}")
+                   f"{len(readings)} devices, {values} values, {len(failed)} failed; {sample}",
+                   _sample_rows(readings))
 
         before = await _value(session, relay.account.jid, "Output", settings)
         result = await _switch(session, relay.account.jid, not before, settings)
@@ -152,6 +157,17 @@ def _sample(readings: list[Any]) -> str:
         if value is not None:
             return f"e.g. {reading.jid.split('/')[0]} Temperature {value} °C"
     return ""
+
+
+def _sample_rows(readings: list[Any], devices: int = 4) -> tuple[dict[str, Any], ...]:
+    """The first momentary values of a few devices of different kinds, as table rows."""
+    rows: list[dict[str, Any]] = []
+    for reading in sorted(readings, key=lambda r: r.jid)[:devices]:
+        for item in reading.fields[:2]:
+            rows.append({"jid": reading.jid.split("/")[0], "name": item.name,
+                         "value": item.raw if item.raw is not None else item.value,
+                         "unit": item.unit})
+    return tuple(rows)
 
 
 def _onoff(value: Any) -> str:

@@ -236,8 +236,19 @@ def test_demo_runs_every_step_and_cleans_up(xiot, lab_env):
     assert all(s["ok"] for s in steps)
     control = next(s for s in steps if s["name"] == "control")
     assert "Output off -> on" in control["detail"] or "Output on -> off" in control["detail"]
-    assert "readout all: ok - 3 devices" in result.stderr
     assert manager.load("demo") is None
+
+
+def test_demo_on_a_terminal_prints_each_step_once_with_readings_and_next_steps(xiot, lab_env):
+    result = xiot("-o", "table", "--no-color", "demo", "--devices", "5", env=lab_env,
+                  timeout=120)
+    assert result.code == 0, result.stderr
+    steps = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert [s.split("]")[0] for s in steps] == [f"[{n}" for n in range(1, len(steps) + 1)]
+    assert sum("readout all" in s for s in steps) == 1
+    assert "readout all" not in result.stderr  # once, not again on stderr
+    assert "Temperature" in result.stdout and "°C" in result.stdout  # real readings shown
+    assert "Try it yourself:" in result.stdout and "xiot lab up" in result.stdout
 
 
 def test_python_dash_m_works(xiot):
