@@ -17,10 +17,16 @@ Examples:
   xiot readout meter1@plant.example --types historicalHour --from -24h
   xiot readout gw@plant.example --node Sensor1 --node Sensor2
   xiot readout thermo7@plant.example --watch 10        repeat every 10 s until Ctrl-C
+  xiot lab accounts --role device | xiot readout -f - --wide -o csv > fleet.csv
+  xiot readout dev0001@xiot.test --columns name,value,unit
 
 \b
 Bare JIDs are resolved to the device's connected resource from presence (you must be
 subscribed to it); a full JID (user@domain/resource) is used as given.
+On a terminal rows are sorted by device and node, a category column appears when several
+categories are read, and a summary ends each round on stderr ("50 devices, 200 values,
+0 failed, 0.31 s").  --wide shows one row per device with its fields as columns;
+--columns picks and orders columns in any format.
 One row per field: jid, node, name, value, unit, timestamp, status; a failed or partial
 device adds a row whose 'error' says why (offline, timeout, rejected, the device's text).
 Exit status: 0 if every device answered completely, 1 if any failed or was partial.""")
@@ -43,6 +49,10 @@ def readout(
     concurrency: int = options.concurrency(100, 10000, "Readouts in flight"),
     watch: float | None = options.watch(),
     rounds: int | None = options.rounds(),
+    wide: bool = typer.Option(False, "--wide", help="One row per device with its fields as "
+                              "columns (values with units)."),
+    columns: str | None = options.comma_list("--columns", metavar="COLUMN,...",
+                                             help="Only these columns, in this order."),
 ) -> None:
     """Read sensor values (XEP-0323) from devices, streaming rows as they arrive."""
     from xiot.commands.targets import collect_jids
@@ -56,13 +66,13 @@ def readout(
     targets = collect_jids(jids or [], from_file)
     rt = common.runtime(ctx)
     common.settings(ctx)
-    out = _open_output(ctx)
+    view = _View(ctx, request, wide, columns)
     try:
         failed = rt.run(lambda: rt.watch(
-            lambda session, _number: _round(ctx, out, session, targets, request, concurrency),
+            lambda session, _number: _round(view, session, targets, request, concurrency),
             watch, rounds))
     finally:
-        out.close()
+        view.close()
     if failed:
         raise typer.Exit(1)
 
@@ -90,33 +100,80 @@ def _request(fields, types, from_, to, nodes):  # type: ignore[no-untyped-def]
     )
 
 
-def _open_output(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    """One sink for the whole command: a CSV header or JSON document once, not per round.
+class _View:
+    """Where rows go: streamed as data, or collected per round for a person or a pivot.
 
-    A table is printed per round (a person reads each round's view).
+    One sink serves the whole command, so a CSV header or a JSON document is written once
+    however many rounds a watch runs.  A table is printed per round, sorted by device; the
+    wide view and ``--columns`` reshape rows before they reach the sink.
     """
-    from xiot.iot.readout import ROW_COLUMNS, TABLE_COLUMNS
-    from xiot.output import STATUS_STYLES
 
-    table = common.output_format(ctx) == "table"
-    return common.sink(ctx, columns=TABLE_COLUMNS if table else ROW_COLUMNS,
-                       styles={"status": STATUS_STYLES}, autoflush=False)
+    def __init__(self, ctx: typer.Context, request, wide: bool, columns) -> None:  # type: ignore[no-untyped-def]
+        from xiot.commands import readout_view
+        from xiot.iot.readout import ROW_COLUMNS, TABLE_COLUMNS
+        from xiot.output import STATUS_STYLES
+
+        self.ctx = ctx
+        self.table = common.output_format(ctx) == "table"
+        self.wide = wide
+        self.columns = columns
+        self.env = common.runtime(ctx).env
+        several = len(request.categories) > 1 or bool(
+            set(request.categories) & {"all", "historical"})
+        base = readout_view.table_columns(TABLE_COLUMNS, several) if self.table else ROW_COLUMNS
+        self.buffered = self.table or wide
+        self.out = None if wide else common.sink(
+            ctx, columns=readout_view.choose_columns(columns, base),
+            styles={"status": STATUS_STYLES}, autoflush=False)
+        self.rows: list = []
+        self.project = (lambda row: row) if not columns else (
+            lambda row: {name: row.get(name) for name in columns})
+
+    def emit(self, rows) -> None:  # type: ignore[no-untyped-def]
+        if self.buffered:
+            self.rows += rows
+            return
+        for row in rows:
+            self.out.emit(self.project(row))  # type: ignore[union-attr]
+        self.out.flush()  # type: ignore[union-attr]  # one write per device, not per field
+
+    def end_round(self, tally, seconds: float) -> None:  # type: ignore[no-untyped-def]
+        from xiot.commands import readout_view
+        from xiot.output import STATUS_STYLES
+
+        if self.wide:
+            rows, available = readout_view.pivot(self.rows)
+            chosen = readout_view.choose_columns(self.columns, available)
+            common.emit_all(self.ctx, [{c: r.get(c) for c in chosen} for r in rows],
+                            columns=chosen, styles={"status": STATUS_STYLES})
+        elif self.table:
+            for row in readout_view.sort_rows(self.rows):
+                self.out.emit(self.project(row))  # type: ignore[union-attr]
+            self.out.close()  # type: ignore[union-attr]  # a table per round
+        self.rows = []
+        if self.env.stderr_isatty:
+            self.env.say(tally.line(seconds))
+
+    def close(self) -> None:
+        if self.out is not None:
+            self.out.close()
 
 
-async def _round(ctx, out, session, targets, request, concurrency) -> bool:  # type: ignore[no-untyped-def]
+async def _round(view, session, targets, request, concurrency) -> bool:  # type: ignore[no-untyped-def]
     """One readout of every target; True if any device failed or was partial."""
+    import time
+
+    from xiot.commands.readout_view import Tally
     from xiot.iot.readout import read_devices, reading_rows
     from xiot.progress import FanOutProgress
 
-    failed = 0
+    tally = Tally()
+    started = time.perf_counter()
     with FanOutProgress(len(targets), "reading") as progress:
         async for reading in read_devices(session, targets, request, session.settings.timeout,
                                           concurrency):
-            failed += reading.status != "ok"
+            tally.add(reading.status, len(reading.fields))
             progress.advance(reading.status == "ok")
-            for row in reading_rows(reading):
-                out.emit(row)
-            out.flush()  # one write per device, not per field
-    if common.output_format(ctx) == "table":
-        out.close()  # a table per round
-    return failed > 0
+            view.emit(reading_rows(reading))
+    view.end_round(tally, time.perf_counter() - started)
+    return tally.failed > 0
