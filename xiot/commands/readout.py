@@ -66,7 +66,7 @@ def readout(
     targets = collect_jids(jids or [], from_file)
     rt = common.runtime(ctx)
     common.settings(ctx)
-    view = _View(ctx, request, wide, columns)
+    view = _View(ctx, request, wide, columns, live=watch is not None)
     try:
         failed = rt.run(lambda: rt.watch(
             lambda session, _number: _round(view, session, targets, request, concurrency),
@@ -108,7 +108,8 @@ class _View:
     wide view and ``--columns`` reshape rows before they reach the sink.
     """
 
-    def __init__(self, ctx: typer.Context, request, wide: bool, columns) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, ctx: typer.Context, request, wide: bool, columns, live: bool  # type: ignore[no-untyped-def]
+                 ) -> None:
         from xiot.commands import readout_view
         from xiot.iot.readout import ROW_COLUMNS, TABLE_COLUMNS
         from xiot.output import STATUS_STYLES
@@ -122,12 +123,20 @@ class _View:
             set(request.categories) & {"all", "historical"})
         base = readout_view.table_columns(TABLE_COLUMNS, several) if self.table else ROW_COLUMNS
         self.buffered = self.table or wide
-        self.out = None if wide else common.sink(
+        live = live and self.table and self.env.stdout_isatty and not wide
+        self.out = None if wide or live else common.sink(
             ctx, columns=readout_view.choose_columns(columns, base),
             styles={"status": STATUS_STYLES}, autoflush=False)
         self.rows: list = []
         self.project = (lambda row: row) if not columns else (
             lambda row: {name: row.get(name) for name in columns})
+        self.live = None
+        if live:
+            from xiot.live import LiveTable
+
+            shown = readout_view.choose_columns(columns, base)
+            self.live = LiveTable(self.env.stdout, shown, key=_row_key,
+                                  no_color=common.runtime(ctx).no_color)
 
     def emit(self, rows) -> None:  # type: ignore[no-untyped-def]
         if self.buffered:
@@ -141,7 +150,10 @@ class _View:
         from xiot.commands import readout_view
         from xiot.output import STATUS_STYLES
 
-        if self.wide:
+        if self.live is not None:
+            self.live.show([self.project(r) for r in readout_view.sort_rows(self.rows)],
+                           note=tally.line(seconds))
+        elif self.wide:
             rows, available = readout_view.pivot(self.rows)
             chosen = readout_view.choose_columns(self.columns, available)
             common.emit_all(self.ctx, [{c: r.get(c) for c in chosen} for r in rows],
@@ -151,12 +163,19 @@ class _View:
                 self.out.emit(self.project(row))  # type: ignore[union-attr]
             self.out.close()  # type: ignore[union-attr]  # a table per round
         self.rows = []
-        if self.env.stderr_isatty:
+        if self.env.stderr_isatty and self.live is None:
             self.env.say(tally.line(seconds))
 
     def close(self) -> None:
+        if self.live is not None:
+            self.live.close()
         if self.out is not None:
             self.out.close()
+
+
+def _row_key(row):  # type: ignore[no-untyped-def]
+    """A row's identity across rounds: device, node, field (or its failure)."""
+    return (row.get("jid"), row.get("node"), row.get("name"), row.get("error") is None)
 
 
 async def _round(view, session, targets, request, concurrency) -> bool:  # type: ignore[no-untyped-def]
