@@ -29,6 +29,35 @@ def test_jids_from_a_csv_column(tmp_path):
                                                                 "dev2@x.test/sim"]
 
 
+def test_jids_are_compared_after_preparation(tmp_path):
+    listing = tmp_path / "devices.txt"
+    listing.write_text("Dev1@X.test\nxmpp:dev1@x.test\nＤＥＶ１@x.test\n")
+    assert [str(j) for j in collect_jids(["dev1@x.test"], str(listing))] == ["dev1@x.test"]
+
+
+def test_a_bad_jid_in_a_file_names_the_file_and_line(tmp_path):
+    listing = tmp_path / "devices.txt"
+    listing.write_text("# fleet\n" + "".join(f"dev{i}@x.test\n" for i in range(1, 6))
+                       + "dev😀@x.test\ndev7@x.test\n")
+    with pytest.raises(UsageError) as info:
+        collect_jids([], str(listing))
+    assert info.value.message.startswith(f"{listing}:7: malformed JID 'dev😀@x.test'")
+    assert "U+1F600" in info.value.message and info.value.exit_code == 2
+
+
+def test_a_bad_jid_in_ndjson_and_csv_names_the_line(tmp_path):
+    rows = tmp_path / "rows.ndjson"
+    rows.write_text('{"jid": "dev1@x.test"}\n{"jid": "a\\u202eb@x.test"}\n')
+    with pytest.raises(UsageError) as info:
+        collect_jids([], str(rows))
+    assert info.value.message.startswith(f"{rows}:2: malformed JID")
+    table = tmp_path / "fleet.csv"
+    table.write_bytes("\ufeffjid,kind\r\ndev1@x.test,relay\r\n@x.test,relay\r\n".encode())
+    with pytest.raises(UsageError) as info:
+        collect_jids([], str(table))
+    assert info.value.message.startswith(f"{table}:3: malformed JID")
+
+
 def test_bad_lists_are_usage_errors(tmp_path):
     with pytest.raises(UsageError):
         collect_jids([], None)
