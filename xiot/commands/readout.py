@@ -34,9 +34,13 @@ def readout(
                               "momentary, peak, status, computed, identity, historical, "
                               "historicalHour, ..., all.",
                               autocompletion=lambda incomplete: _complete_types(incomplete)),
-    from_: str | None = typer.Option(None, "--from", help="Start of a historical range "
-                                     "(ISO 8601 or relative: -24h, -7d)."),
-    to: str | None = typer.Option(None, "--to", help="End of a historical range."),
+    from_: str | None = typer.Option(None, "--from", help="Start of a historical range: "
+                                     "ISO 8601 (2026-12-01T08:00, with Z, +02:00 or a zone "
+                                     "name: '2026-12-01T08:00 Europe/Berlin') or relative "
+                                     "(-24h, -7d). A time without a zone is this machine's "
+                                     "local time."),
+    to: str | None = typer.Option(None, "--to", help="End of a historical range (same forms "
+                                  "as --from; without a zone: local time)."),
     node: list[str] = typer.Option(None, "--node", help="Node behind a concentrator "
                                    "(repeatable).", show_default=False),
     concurrency: int = typer.Option(100, "--concurrency", "-k", min=1, max=10000,
