@@ -227,3 +227,24 @@ def test_hanging_password_cmd_is_bounded_by_the_timeout_and_its_children_killed(
     assert "\n" not in info.value.one_line()
     child = int(pid_file.read_text())
     assert process_gone(child), f"the password command's child {child} is still running"
+
+
+def test_the_last_config_files_default_profile_wins(tmp_path, monkeypatch):
+    """config.yaml is read first, then config.d/*.yaml in name order; like profiles, the
+    last file's default_profile wins."""
+    for var in list(os.environ):
+        if var.startswith("XIOT_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    home = tmp_path / "xiot"
+    (home / "config.d").mkdir(parents=True)
+    write(home / "config.yaml", "default_profile: mine\nprofiles:\n"
+          "  mine:\n    jid: me@plant.example\n")
+    write(home / "config.d" / "10-lab.yaml", "default_profile: lab\nprofiles:\n"
+          "  lab:\n    jid: ops@lab.test\n")
+    write(home / "config.d" / "20-site.yaml", "default_profile: site\nprofiles:\n"
+          "  site:\n    jid: ops@site.example\n")
+    settings = resolve(GlobalOptions())
+    assert (settings.profile, settings.jid) == ("site", "ops@site.example")
+    (home / "config.d" / "20-site.yaml").unlink()
+    assert resolve(GlobalOptions()).profile == "lab"
