@@ -245,6 +245,8 @@ def _configure_logging(verbose: int, debug: bool) -> None:
         protocol.addFilter(RedactingFilter())
         root_logger.handlers[:] = [protocol]
         root_logger.setLevel(logging.DEBUG)
+        for name in ("slixmpp", "asyncio"):  # a quieter earlier run in this process set them
+            logging.getLogger(name).setLevel(logging.NOTSET)
     else:
         logging.getLogger("slixmpp").setLevel(logging.CRITICAL + 1)
         logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,58 @@ def test_bad_values_say_where_they_came_from(cfg, monkeypatch, tmp_path):
     with pytest.raises(UsageError) as usage:
         settings_for(GlobalOptions(config=cfg, jid="a@@b"))
     assert usage.value.message.startswith("--jid:")
+
+
+def process_gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie awaiting its new parent counts as gone)."""
+    for _ in range(100):  # bounded: SIGKILL lands within moments
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in {"Z", "X"}:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def hanging_password_cmd(tmp_path: Path) -> tuple[Path, Path]:
+    """A config whose password_cmd starts a sleeping child (pid written to a file) and waits."""
+    pid_file = tmp_path / "child.pid"
+    path = write(tmp_path / "hang.yaml",
+                 "profiles:\n  h:\n    jid: a@b.example\n"
+                 f"    password_cmd: sh -c 'sleep 300 & echo $! > {pid_file}; wait'\n")
+    return path, pid_file
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_hanging_password_cmd_is_bounded_by_the_timeout_and_its_children_killed(tmp_path):
+    path, pid_file = hanging_password_cmd(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        fetch_password(resolve(GlobalOptions(config=path, profile="h", timeout=1)))
+    assert info.value.exit_code == 3
+    assert "did not finish within 1 s" in info.value.message
+    assert "\n" not in info.value.one_line()
+    child = int(pid_file.read_text())
+    assert process_gone(child), f"the password command's child {child} is still running"
+
+
+def test_the_last_config_files_default_profile_wins(tmp_path, monkeypatch):
+    """config.yaml is read first, then config.d/*.yaml in name order; like profiles, the
+    last file's default_profile wins."""
+    for var in list(os.environ):
+        if var.startswith("XIOT_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    home = tmp_path / "xiot"
+    (home / "config.d").mkdir(parents=True)
+    write(home / "config.yaml", "default_profile: mine\nprofiles:\n"
+          "  mine:\n    jid: me@plant.example\n")
+    write(home / "config.d" / "10-lab.yaml", "default_profile: lab\nprofiles:\n"
+          "  lab:\n    jid: ops@lab.test\n")
+    write(home / "config.d" / "20-site.yaml", "default_profile: site\nprofiles:\n"
+          "  site:\n    jid: ops@site.example\n")
+    settings = resolve(GlobalOptions())
+    assert (settings.profile, settings.jid) == ("site", "ops@site.example")
+    (home / "config.d" / "20-site.yaml").unlink()
+    assert resolve(GlobalOptions()).profile == "lab"

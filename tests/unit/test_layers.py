@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2] / "xiot"
 #: Lowest first.  A module may import its own layer and the layers below it.
 LAYERS: list[set[str]] = [
     {"errors", "paths", "fanout", "backoff", "redact", "records", "xmlsafe", "timespec"},
-    {"output", "progress"},
+    {"output", "progress", "live"},
     {"config"},
     {"xmpp"},
     {"iot", "probes", "presence", "pubsub", "provision", "replay"},

@@ -42,9 +42,13 @@ def readout(
         "--types", metavar="TYPE,...", help="Categories to read [default: momentary]: "
         "momentary, peak, status, computed, identity, historical, historicalHour, ..., all.",
         autocompletion=lambda incomplete: _complete_types(incomplete)),
-    from_: str | None = typer.Option(None, "--from", help="Start of a historical range "
-                                     "(ISO 8601 or relative: -24h, -7d)."),
-    to: str | None = typer.Option(None, "--to", help="End of a historical range."),
+    from_: str | None = typer.Option(None, "--from", metavar="WHEN", help="Start of a "
+                                     "historical range: ISO 8601 (2026-12-01T08:00, with Z, "
+                                     "+02:00 or a zone name: '2026-12-01T08:00 Europe/Berlin') "
+                                     "or relative (-24h, -7d). A time without a zone is this "
+                                     "machine's local time."),
+    to: str | None = typer.Option(None, "--to", metavar="WHEN", help="End of a historical "
+                                  "range (same forms as --from; without a zone: local time)."),
     node: list[str] = options.node(),
     concurrency: int = options.concurrency(100, 10000, "Readouts in flight"),
     watch: float | None = options.watch(),

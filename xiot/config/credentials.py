@@ -6,6 +6,7 @@ command, and a secret never sits in an object that might be printed.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import os
@@ -112,27 +113,63 @@ def _prompt(text: str) -> str:
 
 
 def _run_password_cmd(command: str, timeout: float) -> str:
+    """The first line ``command`` prints, waiting at most ``timeout`` seconds.
+
+    The command runs in a process group of its own, so that on a timeout (or Ctrl-C) the
+    whole group is killed: a wrapper script's children (a ``sleep``, a stuck helper) would
+    otherwise outlive xiot and keep its pipes open.  A program that detaches into a session
+    of its own on purpose (gpg-agent) is left alone.
+    """
     try:
         argv = shlex.split(command)
     except ValueError as exc:
         raise ConfigError(f"cannot parse password_cmd: {exc}") from None
+    if not argv:
+        raise ConfigError("password_cmd is empty", "Check the profile's password_cmd")
     try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=max(timeout, 30), check=False,
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             stdin=subprocess.DEVNULL if not sys.stdin.isatty() else None,
+            start_new_session=True,
         )
     except FileNotFoundError:
         raise ConfigError(
             f"password_cmd program not found: {argv[0]}", "Check the profile's password_cmd"
         ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot run password_cmd: {exc.strerror or exc}") from None
+    try:
+        stdout, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise ConfigError("password_cmd did not finish in time") from None
-    if done.returncode != 0:
+        _kill_group(proc)
         raise ConfigError(
-            f"password_cmd failed with exit status {done.returncode}",
+            f"password_cmd did not finish within {timeout:g} s; it was stopped",
+            "Run the command by hand to see where it waits, or raise --timeout",
+        ) from None
+    except BaseException:  # Ctrl-C: leave nothing behind
+        _kill_group(proc)
+        raise
+    if proc.returncode != 0:
+        raise ConfigError(
+            f"password_cmd failed with exit status {proc.returncode}",
             "Run the command by hand to see why",
         )
-    password = done.stdout.splitlines()[0] if done.stdout else ""
+    password = stdout.splitlines()[0] if stdout else ""
     if not password:
         raise ConfigError("password_cmd printed nothing", "It must print the password on stdout")
     return password
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Kill the command's whole process group, reap the command, close its pipes.
+
+    Its output is not read: a descendant that left the group could hold the pipes open.
+    """
+    import signal
+
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
