@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -195,20 +196,39 @@ def _existing(path: str) -> str | None:
     return path if os.path.exists(path) else None
 
 
+#: ``Prosody 0.12.3``, ``Prosody 13.0.1``, ``Prosody hg:1a2b3c4d``, ``Prosody trunk nightly
+#: build 1234 (...)``: the line ``prosodyctl about`` prints first when nothing goes wrong.
+_VERSION_LINE = re.compile(r"^Prosody\s+((?:\d+(?:\.\d+)+|hg:[0-9a-f]+|trunk)(?:[\s+~-].*)?)$")
+
+
+def parse_version(about: str) -> str | None:
+    """The version in ``prosodyctl about`` output, or None when no line states one.
+
+    The version line is not always the first: without ``lua-unbound`` Prosody first prints a
+    banner ("Prosody was unable to find lua-unbound ..."), and a word of that sentence is not a
+    version.  Only a line that is exactly ``Prosody <version>`` counts.
+    """
+    for line in about.splitlines():
+        match = _VERSION_LINE.match(line.strip())
+        if match:
+            return match.group(1).strip()
+    return None
+
+
 def server_version(cfg: ServerConfig) -> str:
-    """The Prosody version, read with ``prosodyctl about`` (``prosody`` has no version flag)."""
+    """The Prosody version, read with ``prosodyctl about`` (``prosody`` has no version flag).
+
+    ``"unknown"`` when it cannot be read: the version is shown to people, never relied on.
+    """
     _, prosodyctl = find_prosody()
     try:
-        out = subprocess.run(
+        done = subprocess.run(
             [prosodyctl, "--config", str(cfg.config_file), "about"],
             capture_output=True, text=True, timeout=20, check=False,
-        ).stdout
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-    for line in out.splitlines():
-        if line.startswith("Prosody "):
-            return line.split()[1]
-    return "unknown"
+    return parse_version(done.stdout) or parse_version(done.stderr) or "unknown"
 
 
 def spawn_detached(argv: list[str], directory: Path, console: Path) -> subprocess.Popen[bytes]:
