@@ -14,7 +14,9 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,6 +233,28 @@ def server_version(cfg: ServerConfig) -> str:
     return parse_version(done.stdout) or parse_version(done.stderr) or "unknown"
 
 
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) until the block ends, then raise it as usual.
+
+    Starting a lab process and recording its pid must happen together: a Ctrl-C between the
+    two would leave a server running that no lab state knows about.  A Python-level handler
+    (not a blocked signal mask, which children would inherit) keeps the child's own handling
+    of SIGINT intact.  Outside the main thread there is no SIGINT to defer.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[object] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
+
+
 def spawn_detached(argv: list[str], directory: Path, console: Path) -> subprocess.Popen[bytes]:
     """Start a lab process in a session of its own, its output appended to ``console``.
 
@@ -243,25 +267,40 @@ def spawn_detached(argv: list[str], directory: Path, console: Path) -> subproces
                                 start_new_session=True)
 
 
-def start(cfg: ServerConfig, wait: float = 20.0) -> int:
-    """Start Prosody detached and wait until it accepts connections; returns its pid."""
+def start(cfg: ServerConfig, record: Callable[[int], None], wait: float = 20.0) -> int:
+    """Start Prosody detached and wait until it accepts connections; returns its pid.
+
+    ``record(pid)`` runs as soon as the process exists, before anything Ctrl-C can interrupt,
+    so the caller's lab state always knows the server.  If the wait ends in any other way
+    than a ready server (an error, a timeout, Ctrl-C) the server is stopped again.
+    """
     prosody, _ = find_prosody()
     write_plugins(cfg)
     console = cfg.directory / "prosody.console"
-    proc = spawn_detached([prosody, "--config", str(cfg.config_file), "-F"], cfg.directory,
-                          console)
+    with interrupts_deferred():
+        proc = spawn_detached([prosody, "--config", str(cfg.config_file), "-F"],
+                              cfg.directory, console)
+        record(proc.pid)
+    try:
+        _wait_ready(cfg, proc, wait)
+    except BaseException:
+        stop_pid(proc.pid, cfg.config_file)
+        raise
+    return proc.pid
+
+
+def _wait_ready(cfg: ServerConfig, proc: subprocess.Popen[bytes], wait: float) -> None:
     deadline = time.monotonic() + wait
-    ports = (cfg.ports.c2s, cfg.ports.c2s_direct, cfg.ports.http)
+    ports = (cfg.ports.c2s, cfg.ports.c2s_direct, cfg.ports.s2s, cfg.ports.http)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise LabError(
                 f"Prosody exited at start-up with status {proc.returncode}: {_last_words(cfg)}",
-                f"See {cfg.log_file} and {console}",
+                f"See {cfg.log_file} and {cfg.directory / 'prosody.console'}",
             )
         if all(port_open(cfg.host, p) for p in ports):
-            return proc.pid
+            return
         time.sleep(0.05)
-    stop_pid(proc.pid, cfg.config_file)
     raise LabError(
         f"Prosody did not open its ports within {wait:.0f}s: {_last_words(cfg)}",
         f"See {cfg.log_file}",
@@ -290,6 +329,20 @@ def pid_is_ours(pid: int, config_file: Path) -> bool:
     except OSError:
         return False
     return str(config_file).encode() in cmdline
+
+
+def processes_using(marker: Path) -> list[int]:
+    """Pids of live processes whose command line names ``marker`` (a lab's config file).
+
+    Lets ``lab down`` find a lab's server even when no state records it (a lab left by an
+    interrupted start of an older xiot).
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and pid_is_ours(int(entry.name), marker) \
+                and not _is_zombie(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 def stop_pid(pid: int, config_file: Path, wait: float = 10.0) -> bool:
