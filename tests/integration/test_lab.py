@@ -91,4 +91,6 @@ def test_lab_up_warns_only_about_options_the_user_gave(lab):
     other = xiot("lab", "up", "--name", LAB_NAME, "--devices", str(LAB_DEVICES + 1))
     assert other.code == 0
     assert f"--devices {LAB_DEVICES + 1} not applied" in other.stderr
+    dns = xiot("lab", "up", "--name", LAB_NAME, "--dns")
+    assert dns.code == 0 and "--dns not applied" in dns.stderr
     assert manager.load(LAB_NAME).pid == lab.pid

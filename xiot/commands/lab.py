@@ -20,6 +20,7 @@ Examples:
   xiot lab up --devices 100        start (or reuse) the lab with 100 device accounts
   xiot --profile lab ping          use it: 'lab up' writes the 'lab' profile
   xiot lab accounts -o csv         the accounts (passwords stay in the lab's private files)
+  xiot lab up                      after a crash: the same lab again (ports, CA, accounts)
   xiot lab down                    stop it and remove its files
 
 The lab lives in $XDG_STATE_HOME/xiot/labs/NAME (XIOT_LAB_HOME overrides).  It needs
@@ -71,15 +72,17 @@ def up(
         print(f"xiot: lab DNS on {lab.host}:{lab.dns_port}: xiot probe {lab.domain} "
               f"--resolver {lab.host}:{lab.dns_port} --ca {lab.ca_file}", file=sys.stderr)
     if not started:
-        _warn_not_applied(lab, devices=devices, domain=domain, host=host)
+        _warn_not_applied(lab, dns=dns, devices=devices, domain=domain, host=host)
     common.emit_one(ctx, _summary(lab.to_record() | {"started": started}))
 
 
-def _warn_not_applied(lab: Lab, **asked: object) -> None:
+def _warn_not_applied(lab: Lab, dns: bool, **asked: object) -> None:
     """Name the options the user gave that a running lab does not match (none if not given)."""
     record = {"devices": lab.devices, "domain": lab.domain, "host": lab.host}
     differs = [f"--{key} {value}" for key, value in asked.items()
                if value is not None and value != record[key]]
+    if dns and lab.dns_port is None:
+        differs.append("--dns")
     if differs:
         print(f"xiot: warning: {', '.join(differs)} not applied to the running lab; "
               f"'xiot lab down --name {lab.name}' first to change it", file=sys.stderr)
