@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from tests.conftest import LAB_DEVICES, LAB_NAME
-from tests.helpers import lab_settings
+from tests.helpers import lab_settings, xiot
 from xiot.lab import manager, prosody
 from xiot.xmpp.session import Session
 
@@ -26,9 +26,12 @@ def test_admin_roster_holds_every_device_with_mutual_subscription(lab):
 
 
 def test_profile_and_secrets_are_private(lab):
-    for path in (lab.profile_file, lab.accounts_file):
+    directory = Path(lab.directory)
+    for path in (lab.profile_file, lab.accounts_file, directory / "ca.key",
+                 directory / "certs" / "server.key", directory):
         mode = stat.S_IMODE(os.stat(path).st_mode)
         assert mode & 0o077 == 0, f"{path} is readable by others ({oct(mode)})"
+    assert stat.S_IMODE(os.stat(directory / "ca.key").st_mode) == 0o600
 
 
 def test_server_runs_on_loopback_as_our_child_config(lab):
@@ -71,3 +74,23 @@ def test_lab_dns_serves_the_domain_and_stops_with_the_lab(lab):
     finally:
         stopped = manager.down("withdns")
     assert not prosody.pid_is_ours(stopped.dns_pid, Path(stopped.directory) / "dns.json")
+
+
+def test_lab_status_shows_every_port(lab):
+    table = xiot("lab", "status", "--name", LAB_NAME, "-o", "csv")
+    assert table.code == 0, table.stderr
+    header = table.stdout.splitlines()[0].split(",")
+    assert {f"port_{kind}" for kind in lab.ports} <= set(header)
+    assert "port_s2s" in header
+
+
+def test_lab_up_warns_only_about_options_the_user_gave(lab):
+    plain = xiot("lab", "up", "--name", LAB_NAME)
+    assert plain.code == 0 and "already running" in plain.stderr
+    assert "warning" not in plain.stderr
+    other = xiot("lab", "up", "--name", LAB_NAME, "--devices", str(LAB_DEVICES + 1))
+    assert other.code == 0
+    assert f"--devices {LAB_DEVICES + 1} not applied" in other.stderr
+    dns = xiot("lab", "up", "--name", LAB_NAME, "--dns")
+    assert dns.code == 0 and "--dns not applied" in dns.stderr
+    assert manager.load(LAB_NAME).pid == lab.pid

@@ -61,3 +61,38 @@ def test_lua_serialisation_quotes_and_nests():
     assert '["a\\"b"]' in text
     assert '["x"] = true;' in text
     assert lua_string("line\nbreak") == '"line\\010break"'
+
+
+def _mode(path) -> int:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_lab_ca_and_server_keys_are_owner_only_whatever_the_umask(tmp_path):
+    """The CA key signs certificates every lab client trusts: no one else may read it."""
+    import os
+
+    from xiot.lab.manager import _make_certificates
+
+    old = os.umask(0)  # a permissive umask must not loosen the keys
+    try:
+        _make_certificates(tmp_path, "xiot.test")
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "ca.key") == 0o600
+    assert _mode(tmp_path / "certs" / "server.key") == 0o600
+    assert _mode(tmp_path / "certs") & 0o077 == 0
+
+
+def test_rewriting_a_key_tightens_a_loose_file(tmp_path):
+    from xiot.lab.ca import CertificateAuthority
+
+    ca = CertificateAuthority.create()
+    key = tmp_path / "ca.key"
+    key.write_text("old")
+    key.chmod(0o644)
+    ca.write(tmp_path / "ca.pem", key)
+    assert _mode(key) == 0o600
+    assert key.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from xiot.commands import common
+
+if TYPE_CHECKING:
+    from xiot.lab.manager import Lab
 
 app = common.typer_app(
     help="Run a real Prosody on loopback to try xiot against.",
@@ -16,6 +20,7 @@ Examples:
   xiot lab up --devices 100        start (or reuse) the lab with 100 device accounts
   xiot --profile lab ping          use it: 'lab up' writes the 'lab' profile
   xiot lab accounts -o csv         the accounts (passwords stay in the lab's private files)
+  xiot lab up                      after a crash: the same lab again (ports, CA, accounts)
   xiot lab down                    stop it and remove its files
 
 The lab lives in $XDG_STATE_HOME/xiot/labs/NAME (XIOT_LAB_HOME overrides).  It needs
@@ -38,32 +43,53 @@ Examples:
 def up(
     ctx: typer.Context,
     name: str = NAME,
-    devices: int = typer.Option(20, "--devices", "-n", min=0, help="Device accounts to create "
-                                "(dev0001...), each subscribed to and by admin."),
-    domain: str = typer.Option("xiot.test", "--domain", help="XMPP domain of the lab."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to listen on."),
+    devices: int | None = typer.Option(
+        None, "--devices", "-n", min=0, show_default=False,
+        help="Device accounts to create (dev0001...), each subscribed to and by admin "
+        "[default: 20 for a new lab; a stopped lab keeps its own]."),
+    domain: str | None = typer.Option(None, "--domain", show_default=False,
+                                      help="XMPP domain of the lab [default: xiot.test]."),
+    host: str | None = typer.Option(None, "--host", show_default=False,
+                                    help="Loopback address to listen on [default: 127.0.0.1]."),
     dns: bool = typer.Option(False, "--dns", help="Also serve the domain's SRV records from "
                              "a DNS server of the lab's own (for 'xiot probe --resolver')."),
 ) -> None:
     """Start a private Prosody with a CA, admin and device accounts, and a profile.
 
-    Running 'up' on a lab that is already running reports it and changes nothing.
+    Running 'up' on a lab that is already running reports it and changes nothing.  A lab
+    whose server stopped (a crash, a reboot, a kill) comes back as it was: same ports, CA and
+    accounts, so clients and simulators reconnect; asking for other --devices, --domain or
+    --host builds a new lab instead.
     """
     from xiot.lab import manager
     from xiot.xmpp.jid import parse_jid
 
-    domain = parse_jid(domain).domain
+    if domain is not None:
+        domain = parse_jid(domain).domain
     lab, started = manager.up(name=name, devices=devices, domain=domain, host=host, dns=dns)
     verb = "started" if started else "already running"
+    if started and lab.restarts:
+        verb = "restarted with its ports, CA and accounts"
     print(f"xiot: lab '{lab.name}' {verb}: {lab.domain} on {lab.host}:{lab.ports['c2s']} "
           f"(STARTTLS), {lab.devices} devices; use --profile {lab.name}", file=sys.stderr)
     if lab.dns_port:
         print(f"xiot: lab DNS on {lab.host}:{lab.dns_port}: xiot probe {lab.domain} "
               f"--resolver {lab.host}:{lab.dns_port} --ca {lab.ca_file}", file=sys.stderr)
-    if not started and lab.devices != devices:
-        print(f"xiot: warning: --devices {devices} not applied to the running lab; "
-              f"'xiot lab down --name {lab.name}' first to change it", file=sys.stderr)
+    if not started:
+        _warn_not_applied(lab, dns=dns, devices=devices, domain=domain, host=host)
     common.emit_one(ctx, _summary(lab.to_record() | {"started": started}))
+
+
+def _warn_not_applied(lab: Lab, dns: bool, **asked: object) -> None:
+    """Name the options the user gave that a running lab does not match (none if not given)."""
+    record = {"devices": lab.devices, "domain": lab.domain, "host": lab.host}
+    differs = [f"--{key} {value}" for key, value in asked.items()
+               if value is not None and value != record[key]]
+    if dns and lab.dns_port is None:
+        differs.append("--dns")
+    if differs:
+        print(f"xiot: warning: {', '.join(differs)} not applied to the running lab; "
+              f"'xiot lab down --name {lab.name}' first to change it", file=sys.stderr)
 
 
 @app.command("down", epilog="""\b
@@ -95,9 +121,9 @@ def status(ctx: typer.Context, name: str | None = typer.Option(
     from xiot.lab import manager
 
     labs = [lab for lab in [manager.load(name)] if lab] if name else manager.all_labs()
-    out = common.sink(ctx, columns=("name", "running", "domain", "host", "port_c2s",
-                                    "port_c2s_direct", "port_http", "dns_port", "pid", "devices",
-                                    "prosody_version", "directory"),
+    ports = tuple(f"port_{kind}" for kind in manager.PORT_KINDS)
+    out = common.sink(ctx, columns=("name", "running", "domain", "host", *ports, "dns_port",
+                                    "pid", "devices", "prosody_version", "directory"),
                       styles={"running": {"yes": "green", "no": "red"}})
     for lab in labs:
         out.emit(_summary(lab.to_record()))

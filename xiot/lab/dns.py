@@ -142,11 +142,11 @@ class LabDnsServer:
         """``(host, port)`` the server listens on (port 0 until started)."""
         return (self.host, self.port)
 
-    def start(self) -> tuple[str, int]:
-        """Bind a free port on UDP and TCP and start answering in a daemon thread."""
+    def start(self, port: int = 0) -> tuple[str, int]:
+        """Bind ``port`` (if free, else a free one) on UDP and TCP and answer in a thread."""
         if self._thread is not None:
             raise LabError("the lab DNS server is already running")
-        self._udp, self._tcp = _bind_pair(self.host)
+        self._udp, self._tcp = _bind_pair(self.host, port)
         self.port = self._udp.getsockname()[1]
         self._stop.clear()
         self._thread = threading.Thread(
@@ -407,16 +407,17 @@ def _zones(
     return tuple(inferred)
 
 
-def _bind_pair(host: str) -> tuple[socket.socket, socket.socket]:
-    """A UDP and a TCP socket bound to the same free port on ``host``."""
+def _bind_pair(host: str, wanted: int = 0) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket bound to the same port on ``host``: ``wanted`` if it is free
+    (a restarted lab keeps its DNS port), otherwise any free one."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     last_error: OSError | None = None
-    for _ in range(_BIND_ATTEMPTS):
+    for attempt in range(_BIND_ATTEMPTS):
         udp = socket.socket(family, socket.SOCK_DGRAM)
         try:
             # Room for a burst of queries from a probe of many domains at once.
             udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-            udp.bind((host, 0))
+            udp.bind((host, wanted if attempt == 0 else 0))
             port = udp.getsockname()[1]
             tcp = socket.socket(family, socket.SOCK_STREAM)
             try:

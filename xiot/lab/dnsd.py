@@ -1,7 +1,8 @@
 """The lab's DNS server as a process of its own (``xiot lab up --dns``).
 
-``python -m xiot.lab.dnsd RECORDS.json PORTFILE`` serves the records (a JSON list of
-``[name, type, value]``) on a free loopback port, writes the port to PORTFILE once it answers,
+``python -m xiot.lab.dnsd RECORDS.json PORTFILE [PORT]`` serves the records (a JSON list of
+``[name, type, value]``) on PORT if it is free (a restarted lab asks for the port it had), else
+on a free loopback port, writes the port to PORTFILE once it answers,
 and runs until SIGTERM.  A separate process lets the lab's DNS outlive the ``xiot lab up`` that
 started it, like the lab's Prosody.
 """
@@ -36,7 +37,7 @@ def main(argv: list[str]) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    _, port = server.start()
+    _, port = server.start(int(argv[2]) if len(argv) > 2 else 0)
     port_file.write_text(str(port))
     try:
         stop.wait()

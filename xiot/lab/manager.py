@@ -14,7 +14,8 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from xiot.errors import LabError, UsageError
@@ -27,6 +28,9 @@ from xiot.paths import config_dir, state_dir
 
 DEFAULT_DOMAIN = "xiot.test"
 DEFAULT_HOST = "127.0.0.1"
+DEFAULT_DEVICES = 20
+#: Every listener a lab has, in the order ``lab status`` shows them.
+PORT_KINDS = tuple(field.name for field in fields(prosody.Ports))
 MAX_DEVICES = 20000
 
 
@@ -46,6 +50,8 @@ class Lab:
     started_at: float
     dns_port: int | None = None
     dns_pid: int | None = None
+    #: How often ``up`` brought this lab back after its server had stopped.
+    restarts: int = 0
 
     @property
     def ca_file(self) -> Path:
@@ -101,9 +107,9 @@ def load(name: str) -> Lab | None:
 
 def up(
     name: str = "lab",
-    devices: int = 20,
-    domain: str = DEFAULT_DOMAIN,
-    host: str = DEFAULT_HOST,
+    devices: int | None = None,
+    domain: str | None = None,
+    host: str | None = None,
     write_profile: bool = True,
     attempts: int = 3,
     cert: CertSpec | None = None,
@@ -112,66 +118,176 @@ def up(
 ) -> tuple[Lab, bool]:
     """Start the lab ``name``; returns (lab, started) where started is False if it was running.
 
+    A lab that is recorded but not running (its server crashed or was killed) is restarted as
+    it was: same ports, CA, certificate and accounts, so clients and simulators that knew it
+    reconnect.  It is built afresh only when asked for something else (another ``devices``,
+    ``domain`` or ``host``, or a ``cert``) or when its files are gone.  ``None`` means "as
+    recorded" for an existing lab and the default for a new one.
+
     ``cert`` replaces the server certificate the lab's CA issues (probe tests use it for
     expired, wrongly named or otherName-only certificates); ``self_signed`` makes the server
     present a certificate that no CA issued, as a forgotten default install does.  ``dns``
     also starts a DNS server process answering the domain's SRV and address records.
     """
-    if not 0 <= devices <= MAX_DEVICES:
+    if devices is not None and not 0 <= devices <= MAX_DEVICES:
         raise UsageError(f"--devices {devices} is out of range", f"Use 0 to {MAX_DEVICES}")
-    _check_loopback(host)
+    if host is not None:
+        _check_loopback(host)
     prosody.find_prosody()
     existing = load(name)
     if existing is not None and existing.running():
         if write_profile:
             _write_profile(existing)
         return existing, False
+    if existing is not None and _restartable(existing, devices, domain, host, cert, self_signed):
+        lab = _restart(existing, dns or existing.dns_port is not None)
+    else:
+        lab = _create(name, DEFAULT_DEVICES if devices is None else devices,
+                      domain or DEFAULT_DOMAIN, host or DEFAULT_HOST, attempts, cert,
+                      self_signed, dns)
+    if write_profile:
+        _write_profile(lab)
+    return lab, True
+
+
+def _restartable(lab: Lab, devices: int | None, domain: str | None, host: str | None,
+                 cert: CertSpec | None, self_signed: bool) -> bool:
+    """Whether ``up`` should bring ``lab`` back as it was rather than build a new one."""
+    if cert is not None or self_signed:
+        return False
+    asked = {"devices": devices, "domain": domain, "host": host}
+    recorded = {"devices": lab.devices, "domain": lab.domain, "host": lab.host}
+    if any(value is not None and value != recorded[key] for key, value in asked.items()):
+        return False
+    directory = Path(lab.directory)
+    needed = (lab.config_file, lab.ca_file, directory / "ca.key", lab.accounts_file,
+              directory / "certs" / "server.crt", directory / "certs" / "server.key",
+              directory / "data")
+    return all(path.exists() for path in needed)
+
+
+def _create(name: str, devices: int, domain: str, host: str, attempts: int,
+            cert: CertSpec | None, self_signed: bool, dns: bool) -> Lab:
+    """Build a new lab: CA, certificate, accounts in Prosody's storage, free ports.
+
+    If the start fails the lab's state is removed (its files stay for a post-mortem); if it is
+    interrupted nothing of it is left.
+    """
     directory = lab_dir(name)
-    if directory.exists():
-        shutil.rmtree(directory)
+    down(name)  # whatever is left of an older lab of that name, its DNS server included
     directory.mkdir(parents=True, mode=0o700)
-    accounts = make_accounts(domain, devices)
-    _write_accounts_csv(directory / "accounts.csv", accounts)
-    certs = _make_certificates(directory, domain, cert, self_signed)
-    provision(directory / "data", accounts)
-    last_error: LabError | None = None
-    for _ in range(attempts):
-        ports = prosody.Ports(*free_ports(4, host))
-        cfg = prosody.ServerConfig(
-            directory=directory, domain=domain, host=host, ports=ports,
-            admin_jid=f"admin@{domain}", cert=certs[0], key=certs[1],
-        )
-        cfg.config_file.write_text(prosody.render_config(cfg))
-        try:
-            pid = prosody.start(cfg)
-        except LabError as exc:  # most often a port taken between choosing and binding
-            last_error = exc
-            continue
-        dns_pid, dns_port = _start_dns(directory, domain, host, ports.as_dict()) if dns \
-            else (None, None)
-        lab = Lab(
-            name=name, directory=str(directory), domain=domain, host=host,
-            ports=ports.as_dict(), pid=pid, admin_jid=f"admin@{domain}", devices=devices,
-            prosody_version=prosody.server_version(cfg), started_at=time.time(),
-            dns_port=dns_port, dns_pid=dns_pid,
-        )
-        (directory / "lab.json").write_text(json.dumps(asdict(lab), indent=2))
-        if write_profile:
-            _write_profile(lab)
-        return lab, True
-    assert last_error is not None
-    raise last_error
+    try:
+        accounts = make_accounts(domain, devices)
+        _write_accounts_csv(directory / "accounts.csv", accounts)
+        certs = _make_certificates(directory, domain, cert, self_signed)
+        provision(directory / "data", accounts)
+        last_error: LabError | None = None
+        for _ in range(attempts):
+            ports = prosody.Ports(*free_ports(4, host))
+            lab = Lab(name=name, directory=str(directory), domain=domain, host=host,
+                      ports=ports.as_dict(), pid=0, admin_jid=f"admin@{domain}",
+                      devices=devices, prosody_version="unknown", started_at=time.time())
+            try:
+                return _launch(lab, _server_config(lab, certs), dns)
+            except LabError as exc:  # most often a port taken between choosing and binding
+                last_error = exc
+        assert last_error is not None
+        raise last_error
+    except LabError:
+        (directory / "lab.json").unlink(missing_ok=True)
+        raise
+    except BaseException:
+        down(name)
+        raise
+
+
+def _restart(lab: Lab, dns: bool) -> Lab:
+    """Start a crashed lab's server again on its recorded ports, with its files as they are."""
+    directory = Path(lab.directory)
+    certs = (directory / "certs" / "server.crt", directory / "certs" / "server.key")
+    lab = replace(lab, restarts=lab.restarts + 1, started_at=time.time())
+    dns_pid, dns_port = lab.dns_pid, lab.dns_port
+    if dns_pid is not None and prosody.pid_is_ours(dns_pid, directory / "dns.json"):
+        dns = False  # the lab's DNS server outlived its Prosody: keep it as it is
+    try:
+        return _launch(lab, _server_config(lab, certs), dns, dns_port)
+    except LabError as exc:
+        raise LabError(
+            f"lab '{lab.name}' could not be restarted on its ports {_port_list(lab)}: "
+            f"{exc.message}",
+            f"'xiot lab down --name {lab.name}' and 'xiot lab up' build a new lab "
+            "(new ports, CA and passwords)") from None
+
+
+def _launch(lab: Lab, cfg: prosody.ServerConfig, dns: bool, dns_port: int | None = None
+            ) -> Lab:
+    """Start the lab's processes, recording each pid before anything can interrupt.
+
+    Whatever this call started is stopped again if it fails or is interrupted, so no server
+    is left running unrecorded.
+    """
+    started: list[tuple[int, Path]] = []
+
+    def record_server(pid: int) -> None:
+        nonlocal lab
+        lab = replace(lab, pid=pid)
+        started.append((pid, cfg.config_file))
+        _save(lab)
+
+    def record_dns(pid: int) -> None:
+        nonlocal lab
+        lab = replace(lab, dns_pid=pid)
+        started.append((pid, Path(lab.directory) / "dns.json"))
+        _save(lab)
+
+    cfg.config_file.write_text(prosody.render_config(cfg))
+    try:
+        prosody.start(cfg, record_server)
+        if dns:
+            port = _start_dns(Path(lab.directory), lab.domain, lab.host, lab.ports, record_dns,
+                              dns_port)
+            lab = replace(lab, dns_port=port)
+        lab = replace(lab, prosody_version=prosody.server_version(cfg))
+        _save(lab)
+    except BaseException:
+        for pid, marker in reversed(started):
+            prosody.stop_pid(pid, marker)
+        raise
+    return lab
+
+
+def _server_config(lab: Lab, certs: tuple[Path, Path]) -> prosody.ServerConfig:
+    return prosody.ServerConfig(
+        directory=Path(lab.directory), domain=lab.domain, host=lab.host,
+        ports=prosody.Ports(**lab.ports), admin_jid=lab.admin_jid, cert=certs[0], key=certs[1],
+    )
+
+
+def _save(lab: Lab) -> None:
+    """Write ``lab.json`` whole or not at all (an interrupted write must not damage it)."""
+    state = Path(lab.directory) / "lab.json"
+    partial = state.with_name("lab.json.new")
+    partial.write_text(json.dumps(asdict(lab), indent=2))
+    os.replace(partial, state)
+
+
+def _port_list(lab: Lab) -> str:
+    return ", ".join(f"{kind} {port}" for kind, port in lab.ports.items())
 
 
 def down(name: str = "lab", keep: bool = False) -> Lab | None:
     """Stop the lab's server by its pid and remove what ``up`` created.
 
     Returns the lab that was stopped, or None if there was none.  ``keep`` leaves the
-    directory (log, data) in place for a post-mortem.
+    directory (log, data) in place for a post-mortem.  A lab directory without state (left by
+    an interrupted start of an older xiot) still has any server it started stopped.
     """
     lab = load(name)
     directory = lab_dir(name)
     if lab is None:
+        for marker in (directory / "prosody.cfg.lua", directory / "dns.json"):
+            for pid in prosody.processes_using(marker) if directory.exists() else ():
+                prosody.stop_pid(pid, marker)
         if directory.exists() and not keep:
             shutil.rmtree(directory)
         return None
@@ -213,26 +329,31 @@ def require(name: str) -> Lab:
     return lab
 
 
-def _start_dns(directory: Path, domain: str, host: str, ports: dict[str, int]
-               ) -> tuple[int, int]:
-    """Start the lab's DNS server process; (pid, port) once it answers."""
+def _start_dns(directory: Path, domain: str, host: str, ports: dict[str, int],
+               record: Callable[[int], None], port: int | None = None) -> int:
+    """Start the lab's DNS server process (on ``port`` if it is free); its port once it answers.
+
+    ``record(pid)`` runs as soon as the process exists, as for the lab's Prosody.
+    """
     import sys
 
     from xiot.lab.dnsd import records_for
 
     records, port_file = directory / "dns.json", directory / "dns.port"
     records.write_text(json.dumps(records_for(domain, host, ports)))
-    proc = prosody.spawn_detached(
-        [sys.executable, "-m", "xiot.lab.dnsd", str(records), str(port_file)], directory,
-        directory / "dns.console")
+    port_file.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "xiot.lab.dnsd", str(records), str(port_file)]
+    with prosody.interrupts_deferred():
+        proc = prosody.spawn_detached(argv + ([str(port)] if port else []), directory,
+                                      directory / "dns.console")
+        record(proc.pid)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if port_file.exists() and port_file.read_text().strip():
-            return proc.pid, int(port_file.read_text())
+            return int(port_file.read_text())
         if proc.poll() is not None:
             break
         time.sleep(0.05)
-    proc.kill()
     raise LabError("the lab DNS server did not start", f"See {directory / 'dns.console'}")
 
 

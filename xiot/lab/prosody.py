@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,20 +198,61 @@ def _existing(path: str) -> str | None:
     return path if os.path.exists(path) else None
 
 
+#: ``Prosody 0.12.3``, ``Prosody 13.0.1``, ``Prosody hg:1a2b3c4d``, ``Prosody trunk nightly
+#: build 1234 (...)``: the line ``prosodyctl about`` prints first when nothing goes wrong.
+_VERSION_LINE = re.compile(r"^Prosody\s+((?:\d+(?:\.\d+)+|hg:[0-9a-f]+|trunk)(?:[\s+~-].*)?)$")
+
+
+def parse_version(about: str) -> str | None:
+    """The version in ``prosodyctl about`` output, or None when no line states one.
+
+    The version line is not always the first: without ``lua-unbound`` Prosody first prints a
+    banner ("Prosody was unable to find lua-unbound ..."), and a word of that sentence is not a
+    version.  Only a line that is exactly ``Prosody <version>`` counts.
+    """
+    for line in about.splitlines():
+        match = _VERSION_LINE.match(line.strip())
+        if match:
+            return match.group(1).strip()
+    return None
+
+
 def server_version(cfg: ServerConfig) -> str:
-    """The Prosody version, read with ``prosodyctl about`` (``prosody`` has no version flag)."""
+    """The Prosody version, read with ``prosodyctl about`` (``prosody`` has no version flag).
+
+    ``"unknown"`` when it cannot be read: the version is shown to people, never relied on.
+    """
     _, prosodyctl = find_prosody()
     try:
-        out = subprocess.run(
+        done = subprocess.run(
             [prosodyctl, "--config", str(cfg.config_file), "about"],
             capture_output=True, text=True, timeout=20, check=False,
-        ).stdout
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-    for line in out.splitlines():
-        if line.startswith("Prosody "):
-            return line.split()[1]
-    return "unknown"
+    return parse_version(done.stdout) or parse_version(done.stderr) or "unknown"
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) until the block ends, then raise it as usual.
+
+    Starting a lab process and recording its pid must happen together: a Ctrl-C between the
+    two would leave a server running that no lab state knows about.  A Python-level handler
+    (not a blocked signal mask, which children would inherit) keeps the child's own handling
+    of SIGINT intact.  Outside the main thread there is no SIGINT to defer.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[object] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
 
 
 def spawn_detached(argv: list[str], directory: Path, console: Path) -> subprocess.Popen[bytes]:
@@ -223,25 +267,40 @@ def spawn_detached(argv: list[str], directory: Path, console: Path) -> subproces
                                 start_new_session=True)
 
 
-def start(cfg: ServerConfig, wait: float = 20.0) -> int:
-    """Start Prosody detached and wait until it accepts connections; returns its pid."""
+def start(cfg: ServerConfig, record: Callable[[int], None], wait: float = 20.0) -> int:
+    """Start Prosody detached and wait until it accepts connections; returns its pid.
+
+    ``record(pid)`` runs as soon as the process exists, before anything Ctrl-C can interrupt,
+    so the caller's lab state always knows the server.  If the wait ends in any other way
+    than a ready server (an error, a timeout, Ctrl-C) the server is stopped again.
+    """
     prosody, _ = find_prosody()
     write_plugins(cfg)
     console = cfg.directory / "prosody.console"
-    proc = spawn_detached([prosody, "--config", str(cfg.config_file), "-F"], cfg.directory,
-                          console)
+    with interrupts_deferred():
+        proc = spawn_detached([prosody, "--config", str(cfg.config_file), "-F"],
+                              cfg.directory, console)
+        record(proc.pid)
+    try:
+        _wait_ready(cfg, proc, wait)
+    except BaseException:
+        stop_pid(proc.pid, cfg.config_file)
+        raise
+    return proc.pid
+
+
+def _wait_ready(cfg: ServerConfig, proc: subprocess.Popen[bytes], wait: float) -> None:
     deadline = time.monotonic() + wait
-    ports = (cfg.ports.c2s, cfg.ports.c2s_direct, cfg.ports.http)
+    ports = (cfg.ports.c2s, cfg.ports.c2s_direct, cfg.ports.s2s, cfg.ports.http)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise LabError(
                 f"Prosody exited at start-up with status {proc.returncode}: {_last_words(cfg)}",
-                f"See {cfg.log_file} and {console}",
+                f"See {cfg.log_file} and {cfg.directory / 'prosody.console'}",
             )
         if all(port_open(cfg.host, p) for p in ports):
-            return proc.pid
+            return
         time.sleep(0.05)
-    stop_pid(proc.pid, cfg.config_file)
     raise LabError(
         f"Prosody did not open its ports within {wait:.0f}s: {_last_words(cfg)}",
         f"See {cfg.log_file}",
@@ -270,6 +329,20 @@ def pid_is_ours(pid: int, config_file: Path) -> bool:
     except OSError:
         return False
     return str(config_file).encode() in cmdline
+
+
+def processes_using(marker: Path) -> list[int]:
+    """Pids of live processes whose command line names ``marker`` (a lab's config file).
+
+    Lets ``lab down`` find a lab's server even when no state records it (a lab left by an
+    interrupted start of an older xiot).
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and pid_is_ours(int(entry.name), marker) \
+                and not _is_zombie(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 def stop_pid(pid: int, config_file: Path, wait: float = 10.0) -> bool:

@@ -15,7 +15,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,26 @@ def _stdin() -> str:
     return sys.stdin.read()
 
 
+#: Reconnect waits start near ``RECONNECT_FIRST`` seconds, double, and never exceed
+#: ``RECONNECT_MAX``.
+RECONNECT_FIRST = 1.0
+RECONNECT_MAX = 30.0
+
+
+def reconnect_delays(rng: random.Random, first: float = RECONNECT_FIRST,
+                     most: float = RECONNECT_MAX) -> Iterator[float]:
+    """Endless waits before each reconnect attempt: doubling, capped, and jittered.
+
+    Each wait is drawn between half and all of its step (1, 2, 4, ... ``most`` seconds), so a
+    fleet that lost its server all at once does not come back in lock-step and flood the
+    restarted server with a thousand logins in the same instant, and no wait exceeds ``most``.
+    """
+    step = first
+    while True:
+        yield rng.uniform(step / 2, step)
+        step = min(step * 2, most)
+
+
 class SimulatedDevice:
     """One device: its model, its stream, and the protocol servers attached to it."""
 
@@ -159,20 +179,24 @@ class SimulatedDevice:
         from xiot.errors import XiotError
 
         assert self._connection is not None
-        delay = 1.0
+        waits = reconnect_delays(random.Random(f"{self.options.seed}-backoff-{self.account.jid}"))
         try:
             self._detach()
             if self.session is not None:
                 await self.session.close()
+            wait = next(waits)
+            log.info("%s: connection lost; reconnecting in %.1f s", self.full_jid, wait)
             while not self.stopping:
-                await asyncio.sleep(delay)
+                await asyncio.sleep(wait)
                 try:
                     await self.start(*self._connection)
                     return
                 except XiotError as exc:
+                    wait = next(waits)
+                    log.info("%s: reconnect failed (%s); retrying in %.1f s", self.full_jid,
+                             exc.message, wait)
                     self.emit(FleetEvent(time.time(), self.full_jid, "login-failed",
-                                         f"{exc.message}; retrying in {delay * 2:g}s"))
-                    delay = min(delay * 2, 30.0)
+                                         f"{exc.message}; retrying in {wait:.1f}s"))
         finally:
             self._reconnect_task = None
 
