@@ -108,7 +108,7 @@ def readable_metavars(command: click.Command) -> None:
             continue
         if getattr(param, "is_flag", False) or getattr(param, "count", False):
             continue
-        if type(param.type).__name__ == "Choice":
+        if getattr(param.type, "choices", None):
             continue
         param.metavar = (param.name or "value").upper().rstrip("_")
     for sub in getattr(command, "commands", {}).values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import typer
@@ -26,6 +27,13 @@ Examples:
 The lab lives in $XDG_STATE_HOME/xiot/labs/NAME (XIOT_LAB_HOME overrides).  It needs
 Debian's prosody package and never uses the system Prosody config or service.""",
 )
+
+class Role(StrEnum):
+    """Account roles in a lab."""
+
+    admin = "admin"
+    device = "device"
+
 
 NAME = typer.Option("lab", "--name", help="Lab name; also the profile name it writes.")
 
@@ -144,7 +152,7 @@ Examples:
 def accounts(
     ctx: typer.Context,
     name: str = NAME,
-    role: str | None = typer.Option(None, "--role", help="Only 'admin' or 'device' accounts."),
+    role: Role | None = typer.Option(None, "--role", help="Only admin or device accounts."),
 ) -> None:
     """List the lab's accounts (JID and role; passwords stay in the lab's accounts.csv).
 
@@ -152,10 +160,6 @@ def accounts(
     """
     from xiot.lab import manager
 
-    if role not in (None, "admin", "device"):
-        from xiot.errors import UsageError
-
-        raise UsageError(f"unknown role '{role}'", "Use --role admin or --role device")
     lab = manager.load(name)
     if lab is None:
         from xiot.errors import LabError
@@ -163,7 +167,7 @@ def accounts(
         raise LabError(f"no lab '{name}'", f"Start it with 'xiot lab up --name {name}'")
     out = common.sink(ctx, columns=("jid", "user", "role"))
     for account in manager.accounts(lab):
-        if role and account.role != role:
+        if role and account.role != role.value:
             continue
         out.emit({"jid": account.jid, "user": account.user, "role": account.role})
     out.close()

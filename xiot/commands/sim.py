@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
-from xiot.commands import common
+from xiot.commands import common, options
+
+DEFAULT_KINDS = ("thermometer", "meter", "relay", "dimmer", "concentrator")
 
 app = common.typer_app(
     help="Run simulated devices (XEP-0323/0325/0326) on the lab or any server.",
@@ -48,8 +50,9 @@ def run(
                                          dir_okay=False),
     devices: int | None = typer.Option(None, "--devices", "-n", min=1, help="Run only the "
                                        "first N accounts [default: all]."),
-    kinds: str = typer.Option("thermometer,meter,relay,dimmer,concentrator", "--kinds",
-                              help="Comma-separated device kinds to assign in turn."),
+    kinds: str | None = options.comma_list(
+        "--kinds", metavar="KIND,...", help="Device kinds to assign in turn [default: "
+        "thermometer,meter,relay,dimmer,concentrator]."),
     seed: int | None = typer.Option(None, "--seed", help="Seed for reproducible values."),
     churn: float = typer.Option(0.0, "--churn", min=0.0, help="Mean seconds between "
                                 "presence flaps across the fleet (0: none)."),
@@ -63,16 +66,15 @@ def run(
     """Connect simulated devices and keep them running until Ctrl-C."""
     from xiot.sim.fleet import FleetOptions
 
-    options = FleetOptions(kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
-                           seed=seed, churn=churn, error_rate=error_rate,
-                           login_concurrency=concurrency)
+    fleet_options = FleetOptions(kinds=kinds or DEFAULT_KINDS, seed=seed, churn=churn,
+                                 error_rate=error_rate, login_concurrency=concurrency)
     cfg, sim_accounts = _accounts(ctx, lab, accounts)
     if devices is not None:
         if devices > len(sim_accounts):
             print(f"xiot: warning: only {len(sim_accounts)} device accounts available, "
                   f"running {len(sim_accounts)} (not {devices})", file=sys.stderr)
         sim_accounts = sim_accounts[:devices]
-    common.runtime(ctx).run(lambda: _run(ctx, cfg, sim_accounts, options, duration))
+    common.runtime(ctx).run(lambda: _run(ctx, cfg, sim_accounts, fleet_options, duration))
 
 
 def _accounts(ctx, lab, accounts):  # type: ignore[no-untyped-def]
