@@ -38,8 +38,27 @@ class Role(StrEnum):
 NAME = typer.Option("lab", "--name", help="Lab name; also the profile name it writes.")
 
 
+def _table_row(record: dict, ports: tuple[str, ...]) -> dict:
+    """A lab as one narrow table row: every port in one cell, a local start time."""
+    listening = [f"{key.removeprefix('port_')} {record[key]}" for key in ports
+                 if record.get(key)]
+    if record.get("dns_port"):
+        listening.append(f"dns {record['dns_port']}")
+    started = str(record.get("started_at") or "")
+    return record | {"ports": f"{record['host']}: " + ", ".join(listening),
+                     "server": f"Prosody {record.get('prosody_version')}",
+                     "started_at": started[:19].replace("T", " ")}
+
+
 def _summary(record: dict) -> dict:
+    """A lab record with flat port columns and its start time in ISO 8601 (local time)."""
+    import datetime as dt
+
     ports = record.pop("ports", {})
+    started = record.get("started_at")
+    if isinstance(started, int | float):
+        record["started_at"] = dt.datetime.fromtimestamp(started).astimezone().isoformat(
+            timespec="seconds")
     return record | {f"port_{k}": v for k, v in ports.items()}
 
 
@@ -129,12 +148,15 @@ def status(ctx: typer.Context, name: str | None = typer.Option(
     from xiot.lab import manager
 
     labs = [lab for lab in [manager.load(name)] if lab] if name else manager.all_labs()
+    table = common.output_format(ctx) == "table"
     ports = tuple(f"port_{kind}" for kind in manager.PORT_KINDS)
-    out = common.sink(ctx, columns=("name", "running", "domain", "host", *ports, "dns_port",
-                                    "pid", "devices", "prosody_version", "directory"),
-                      styles={"running": {"yes": "green", "no": "red"}})
+    columns = (("name", "running", "domain", "ports", "pid", "devices", "server", "started_at")
+               if table else ("name", "running", "domain", "host", *ports, "dns_port", "pid",
+                              "devices", "prosody_version", "started_at", "directory"))
+    out = common.sink(ctx, columns=columns, styles={"running": {"yes": "green", "no": "red"}})
     for lab in labs:
-        out.emit(_summary(lab.to_record()))
+        record = _summary(lab.to_record())
+        out.emit(_table_row(record, ports) if table else record)
     out.close()
     if name and not labs:
         print(f"xiot: no lab '{name}'; start one with 'xiot lab up --name {name}'",
