@@ -49,7 +49,12 @@ Examples:
 \b
 Exit codes: 0 ok, 1 some checks or targets failed, 2 usage error, 3 configuration,
 4 connection/TLS, 5 authentication, 6 timeout, 7 remote error, 130 interrupted.
-Output: a table on a terminal, NDJSON when piped; -o table|json|ndjson|csv overrides."""
+Output: a table on a terminal, NDJSON when piped; -o table|json|ndjson|csv overrides.
+
+\b
+Tab completion (commands, options, profiles, lab JIDs, readout types):
+  xiot --install-completion          bash, zsh or fish, for the current shell
+  source completions/xiot.bash       or the scripts in completions/ of the source tree"""
 
 
 class LazyGroup(TyperGroup):
