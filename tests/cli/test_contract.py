@@ -220,8 +220,15 @@ def test_broken_pipe_is_quiet(xiot, lab_env):
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
 
 
-def test_environment_is_isolated_from_the_user(xiot):
-    assert "xiot-tests-" in os.environ["XDG_CONFIG_HOME"]
+def test_config_is_read_from_xdg_config_home(xiot, tmp_path):
+    """xiot reads its profiles from $XDG_CONFIG_HOME/xiot, so a user (and this suite) can keep
+    separate configurations; nothing of another directory is read."""
+    (tmp_path / "xiot").mkdir()
+    (tmp_path / "xiot" / "config.yaml").write_text("profiles:\n  here:\n    jid: a@x.test\n")
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
+    rows = xiot("config", "profiles", env=env).ndjson()
+    assert [(r["profile"], r["file"]) for r in rows] == [
+        ("here", str(tmp_path / "xiot" / "config.yaml"))]
 
 
 def test_demo_runs_every_step_and_cleans_up(xiot, lab_env):

@@ -38,10 +38,29 @@ def test_command_help_imports_nothing_heavy():
         assert code == 0 and loaded == [], (command, loaded)
 
 
+COMPLETION_PROBE = """
+import contextlib, io, json, sys
+from xiot.cli import run
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        run([])
+    except SystemExit:
+        pass
+print(json.dumps([out.getvalue().split(), sorted(m for m in {heavy} if m in sys.modules)]))
+"""
+
+
 def test_completion_lists_commands_without_heavy_imports():
     env = dict(os.environ, _XIOT_COMPLETE="complete_bash", COMP_WORDS="xiot ", COMP_CWORD="1")
     done = subprocess.run([xiot_command()], capture_output=True, text=True, env=env, timeout=60)
     assert {"ping", "disco", "lab", "config"} <= set(done.stdout.split())
+    # the same completion, in a process that then reports what it imported
+    probe = subprocess.run([sys.executable, "-c", COMPLETION_PROBE.format(heavy=HEAVY)],
+                           capture_output=True, text=True, env=env, timeout=60)
+    words, loaded = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert {"ping", "readout", "lab"} <= set(words)
+    assert loaded == [], loaded
 
 
 def complete(words: str, cword: int, env: dict | None = None) -> list[str]:
