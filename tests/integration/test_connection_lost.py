@@ -77,3 +77,25 @@ def test_a_readout_whose_server_dies_exits_4_at_once(private_lab):
     assert proc.returncode == 4, err
     assert "Traceback" not in err
     assert "connection" in err and "lost" in err
+
+
+def test_a_watch_says_the_connection_is_lost_and_reconnects(private_lab):
+    env = dict(os.environ, XIOT_PROFILE=LAB)
+    proc = subprocess.Popen([xiot_command(), "readout", "dev0002@xiot.test/none", "--watch",
+                             "0.5", "--rounds", "8", "--timeout", "5"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        os.kill(private_lab.pid, signal.SIGKILL)
+        time.sleep(0.5)
+        restarted, started = manager.up(name=LAB, devices=3)  # same ports, CA and accounts
+        assert started and restarted.ports == private_lab.ports
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in err
+    assert "lost; reconnecting in" in err and "reconnected" in err, err
+    rows = [line for line in out.splitlines() if line.strip()]
+    assert len(rows) >= 5  # rounds went on after the restart
+    assert proc.returncode == 1  # the device never answered (and one round lost its link)
