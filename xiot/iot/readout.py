@@ -26,7 +26,7 @@ async def read_devices(
     concurrency: int = 100,
 ) -> AsyncIterator[Reading]:
     """Yield one Reading per requested JID: unreachable ones first, then as they complete."""
-    from xiot.iot.sensordata import read_many
+    from xiot.iot.sensordata.client import read_many
 
     targets = await resolve_targets(session, jids, timeout)
     reachable: list[Target] = []
