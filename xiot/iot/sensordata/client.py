@@ -25,7 +25,7 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher.base import MatcherBase
 
-from xiot.errors import XiotError
+from xiot.errors import UsageError, XiotError
 from xiot.iot.elements import error_info, flag
 from xiot.iot.model import Field, Reading, ReadingStatus, ReadoutRequest
 from xiot.iot.sensordata.stanzas import NS_PREFIX, q
@@ -61,6 +61,12 @@ OFFLINE_CONDITIONS = frozenset(
 
 _MAX_SEQNR = 2**31 - 1
 
+#: Most fields one readout keeps from one device.  A device that goes on sending is stopped
+#: there (the readout ends ``partial`` and says why) instead of growing memory without end.
+MAX_FIELDS = 10_000
+#: Most problem texts (malformed fields, node failures) one readout keeps from one device.
+MAX_ERRORS = 100
+
 
 @dataclass
 class _ReadSession:
@@ -69,14 +75,35 @@ class _ReadSession:
     jid: JID
     seqnr: int
     request: ReadoutRequest
+    max_fields: int = MAX_FIELDS
     fields: list[Field] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    dropped_errors: int = 0
     accepted: bool = False
     queued: bool = False
     started: bool = False
     done: bool = False
+    overflow: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    last_event: float = field(default_factory=_time.monotonic)
+    sent_at: float = field(default_factory=_time.monotonic)
+
+    def deadline(self, timeout: float) -> float:
+        """When waiting ends: ``timeout`` after sending, or after ``when`` if it was queued.
+
+        The bound is fixed from the start, never pushed back by what the device sends, so a
+        device that keeps talking without ever saying ``done`` cannot hold the readout open.
+        """
+        end = self.sent_at + timeout
+        when = self.request.when
+        if self.queued and when is not None:
+            now = datetime.now(when.tzinfo) if when.tzinfo else datetime.now()
+            scheduled = _time.monotonic() + (when - now).total_seconds()
+            end = max(end, scheduled + timeout)
+        return end
+
+    @property
+    def finished(self) -> bool:
+        return self.done or self.overflow
 
     def from_peer(self, sender: JID) -> bool:
         """Accept messages from the addressed JID, or any resource of a bare target."""
@@ -85,7 +112,6 @@ class _ReadSession:
         return sender.bare == self.jid.bare
 
     def touch(self) -> None:
-        self.last_event = _time.monotonic()
         self.changed.set()
 
     def on_accepted(self, queued: bool) -> None:
@@ -98,14 +124,25 @@ class _ReadSession:
         self.touch()
 
     def on_fields(self, element: ET.Element) -> None:
+        if self.overflow:
+            return
         found, problems = parse_fields(element)
-        self.fields.extend(f for f in found if wanted(self.request, f))
-        self.errors.extend(problems)
+        kept = [f for f in found if wanted(self.request, f)]
+        room = self.max_fields - len(self.fields)
+        if len(kept) > room:
+            kept, self.overflow = kept[:room], True
+        self.fields.extend(kept)
+        self._add_errors(problems)
         self._maybe_done(element)
 
     def on_failure(self, element: ET.Element) -> None:
-        self.errors.extend(str(e) for e in parse_failure(element))
+        self._add_errors([str(e) for e in parse_failure(element)])
         self._maybe_done(element)
+
+    def _add_errors(self, texts: list[str]) -> None:
+        room = max(MAX_ERRORS - len(self.errors), 0)
+        self.errors.extend(texts[:room])
+        self.dropped_errors += len(texts[room:])
 
     def on_done(self) -> None:
         self.accepted = self.done = True
@@ -193,29 +230,33 @@ async def read(
     timeout: float = 10.0,
     *,
     cancel_on_timeout: bool = True,
+    max_fields: int = MAX_FIELDS,
 ) -> Reading:
     """Read one device (or the requested nodes behind a concentrator).
 
-    ``timeout`` bounds every wait between two events from the device (reply, ``started``,
-    each ``fields``); a queued request with ``when`` also waits until that time.  The result
-    is always a ``Reading``: rejections, offline devices and timeouts are statuses, not
-    exceptions, so that fleet readouts can report them side by side.
+    ``timeout`` bounds the whole readout, from sending the request to the device's ``done``;
+    a request the device queued for a ``when`` time may run until ``timeout`` after that
+    time.  A device that sends more than ``max_fields`` fields is stopped there.  Either way
+    the fields that arrived are kept, the reading is ``partial`` and says why, and the device
+    is asked to cancel.  The result is always a ``Reading``: rejections, offline devices and
+    timeouts are statuses, not exceptions, so that fleet readouts can report them side by side.
     """
+    if max_fields < 1:
+        raise UsageError(f"max_fields must be at least 1, not {max_fields}")
     request = request or ReadoutRequest()
     target = JID(jid)
     xmpp = owner.client
     state = owner.state(_ClientState)
     owner.check_alive()
-    session = _ReadSession(target, state.next_seqnr(), request)
+    session = _ReadSession(target, state.next_seqnr(), request, max_fields)
     state.sessions[session.seqnr] = session
-    started_at = _time.monotonic()
     try:
         outcome = await _exchange(owner, session, timeout, state)
     finally:
         state.sessions.pop(session.seqnr, None)
     if state.lost is not None:
         raise state.lost
-    elapsed = (_time.monotonic() - started_at) * 1000
+    elapsed = (_time.monotonic() - session.sent_at) * 1000
     if outcome is not None:
         status, errors, condition = outcome
         return Reading(
@@ -240,6 +281,7 @@ async def _exchange(
     """Send the request and collect messages; returns an early outcome for iq failures."""
     iq = owner.client.make_iq_get(ito=session.jid)
     build_req(iq["iot_req"].xml, session.seqnr, session.request)
+    session.sent_at = _time.monotonic()
     try:
         result = await owner.guard(iq.send(timeout=timeout))
     except IqError as exc:
@@ -288,10 +330,9 @@ def _absorb_result(session: _ReadSession, result: Iq) -> None:
 
 async def _wait_until_done(session: _ReadSession, timeout: float, state: _ClientState
                            ) -> None:
-    """Wait for completion; every event from the device restarts the inactivity timer."""
-    while not session.done and state.lost is None:
-        deadline = session.last_event + timeout + _queued_delay(session)
-        remaining = deadline - _time.monotonic()
+    """Wait for completion, a full buffer, a lost stream or the readout's deadline."""
+    while not session.finished and state.lost is None:
+        remaining = session.deadline(timeout) - _time.monotonic()
         if remaining <= 0:
             return
         session.changed.clear()
@@ -301,22 +342,18 @@ async def _wait_until_done(session: _ReadSession, timeout: float, state: _Client
             continue
 
 
-def _queued_delay(session: _ReadSession) -> float:
-    """Extra patience for a queued request scheduled with ``when`` that has not started."""
-    when = session.request.when
-    if not session.queued or session.started or when is None:
-        return 0.0
-    now = datetime.now(when.tzinfo) if when.tzinfo else datetime.now()
-    return max(0.0, (when - now).total_seconds())
-
-
 def build_reading(session: _ReadSession, elapsed_ms: float, timeout: float) -> Reading:
     """Turn a finished (or abandoned) session into a ``Reading`` with status and gaps."""
     missing = _missing(session.request, session.fields)
     errors = list(session.errors)
-    if not session.done:
-        errors.append(f"timed out after {timeout:g} s waiting for the rest of the readout")
-    status = _status(session.done, bool(session.fields), bool(session.errors),
+    if session.dropped_errors:
+        errors.append(f"{session.dropped_errors} more errors from the device not shown")
+    if session.overflow:
+        errors.append(f"stopped after {len(session.fields)} fields: the device sent more than "
+                      f"the limit of {session.max_fields} fields per readout")
+    elif not session.done:
+        errors.append(_timeout_text(session, timeout))
+    status = _status(session.done, bool(session.fields), bool(errors),
                      _missing_matters(session.request, session.fields, missing))
     return Reading(
         jid=str(session.jid),
@@ -328,6 +365,13 @@ def build_reading(session: _ReadSession, elapsed_ms: float, timeout: float) -> R
         node=_single_node(session.request),
         seqnr=session.seqnr,
     )
+
+
+def _timeout_text(session: _ReadSession, timeout: float) -> str:
+    waited = "the scheduled time" if session.queued and session.request.when else "the request"
+    told = "sent fields but never said it was done" if session.fields else "sent no values"
+    return (f"timed out {timeout:g} s after {waited}, waiting for the rest of the readout "
+            f"(the device {told})")
 
 
 def _status(done: bool, has_fields: bool, has_errors: bool, has_missing: bool) -> ReadingStatus:
@@ -398,12 +442,16 @@ async def read_many(
     request: ReadoutRequest | None = None,
     timeout: float = 10.0,
     concurrency: int = 100,
+    *,
+    max_fields: int = MAX_FIELDS,
 ) -> AsyncIterator[Reading]:
     """Read many devices over one connection, yielding readings as they complete."""
     from xiot.fanout import bounded
 
-    async for reading in bounded(jids, lambda target: read(owner, target, request, timeout),
-                                 concurrency):
+    async for reading in bounded(
+        jids, lambda target: read(owner, target, request, timeout, max_fields=max_fields),
+        concurrency,
+    ):
         yield reading
 
 
