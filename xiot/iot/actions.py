@@ -99,8 +99,11 @@ async def control_set(
     use_message: bool = False, timeout: float | None = None,
 ) -> ControlResult:
     """Resolve the device, type the values from its form, and set them in one request."""
-    from xiot.iot.control.client import set_parameters
+    from xiot.iot.control.client import check_finite, check_node_ids, set_parameters
 
+    # What can be refused without the device is refused before anything goes on the wire.
+    check_node_ids(nodes)
+    check_finite(ControlParameter(a.name, a.type, a.text) for a in assignments if a.type)
     timeout = session.settings.timeout if timeout is None else timeout
     full = await resolve_device(session, jid, timeout)
     params = await typed_parameters(session, full, assignments, nodes, timeout)
@@ -111,8 +114,9 @@ async def control_set(
 async def control_form(session: Session, jid: Jid, nodes: Sequence[str],
                        timeout: float | None = None) -> DataForm:
     """The device's control form (after resolving a bare JID from presence)."""
-    from xiot.iot.control.client import get_form
+    from xiot.iot.control.client import check_node_ids, get_form
 
+    check_node_ids(nodes)
     timeout = session.settings.timeout if timeout is None else timeout
     full = await resolve_device(session, jid, timeout)
     return await get_form(session, full, nodes=nodes, timeout=timeout)

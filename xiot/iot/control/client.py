@@ -8,6 +8,7 @@ missing control form raises, because nothing can be done without it.
 
 from __future__ import annotations
 
+import math
 import time as _time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,7 +34,31 @@ def _node_list(node: NodeRef | str | None, nodes: Iterable[NodeRef | str]) -> tu
     listed = [NodeRef.coerce(n) for n in nodes]
     if node is not None:
         listed.insert(0, NodeRef.coerce(node))
-    return tuple(listed)
+    return check_node_ids(listed)
+
+
+def check_node_ids(nodes: Iterable[NodeRef | str]) -> tuple[NodeRef, ...]:
+    """The nodes as references; ``UsageError`` for an empty id, which no device can have.
+
+    An empty ``nodeId`` would reach the device as a request for a node called '', and a
+    concentrator answers that with an error about a node the user never meant.
+    """
+    refs = tuple(NodeRef.coerce(n) for n in nodes)
+    if any(not ref.node_id.strip() for ref in refs):
+        raise UsageError("empty node id", "Give the node's id, for example --node Relay1")
+    return refs
+
+
+def check_finite(params: Iterable[ControlParameter]) -> None:
+    """``UsageError`` for NaN or infinity: xs:double allows them, no sane setpoint is one.
+
+    A device's range check compares NaN false against both bounds, so it may well accept it.
+    """
+    for param in params:
+        value = param.value
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{param.name}: {param.lexical} is not a finite number",
+                             "Give a number, for example Setpoint:double=21.5")
 
 
 async def set_parameters(
@@ -56,6 +81,7 @@ async def set_parameters(
     """
     if not params:
         raise UsageError("nothing to set", "give at least one NAME[:TYPE]=VALUE")
+    check_finite(params)
     targets = _node_list(node, nodes)
     return await _send_set(
         owner,
