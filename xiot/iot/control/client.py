@@ -165,7 +165,7 @@ def _finish(result: ControlResult, jid: str, node: str | None, elapsed: float) -
     return ControlResult(
         jid=jid,
         ok=result.ok,
-        node=node,
+        node=result.node or node,  # a legacy refusal names the node that failed
         failed_parameters=result.failed_parameters,
         error=result.error,
         condition=result.condition,

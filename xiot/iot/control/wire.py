@@ -128,8 +128,9 @@ def control_success(iq: Iq) -> ControlResult:
     applied_nodes = nodes_from_xml(response, NS)
     applied = tuple(p.get("name", "") for p in response.findall(q("parameter")))
     if code not in (None, "OK"):
-        failed, texts = _legacy_errors(response)
-        return ControlResult(str(iq["from"]), False, None, failed, "; ".join(texts) or code, code)
+        legacy = legacy_failure(response)
+        return ControlResult(str(iq["from"]), False, legacy.node, legacy.parameters,
+                             "; ".join(legacy.texts) or code, code)
     return ControlResult(
         str(iq["from"]), True, applied_nodes=applied_nodes, applied_parameters=applied
     )
@@ -146,22 +147,52 @@ def control_error(iq: Iq) -> ControlResult:
             failed.append(param.get("var") or param.get("n") or "")
             texts.append(f"{failed[-1]}: {(param.text or '').strip()}")
     condition = info.condition
-    legacy = iq.xml.find(q("setResponse"))
-    if legacy is not None:
-        legacy_failed, legacy_texts = _legacy_errors(legacy)
-        failed.extend(legacy_failed)
-        texts.extend(legacy_texts)
+    node = None
+    response = iq.xml.find(q("setResponse"))
+    if response is not None:
+        legacy = legacy_failure(response)
+        failed.extend(legacy.parameters)
+        texts.extend(legacy.texts)
+        node = legacy.node
         # the legacy code wins over the condition slixmpp invents when <error> is absent
-        condition = legacy.get("responseCode") or legacy.get("result") or condition
+        condition = response.get("responseCode") or response.get("result") or condition
     message = "; ".join(t for t in (info.text, *texts) if t) or info.describe()
-    return ControlResult(str(iq["from"]), False, None, tuple(failed), message, condition)
+    return ControlResult(str(iq["from"]), False, node, tuple(failed), message, condition)
 
 
-def _legacy_errors(response: ET.Element) -> tuple[tuple[str, ...], list[str]]:
+@dataclass(frozen=True, slots=True)
+class LegacyFailure:
+    """What a 0.1/0.2 failed ``setResponse`` says: failing parameters, node, texts."""
+
+    parameters: tuple[str, ...]
+    nodes: tuple[str, ...]
+    texts: tuple[str, ...]
+
+    @property
+    def node(self) -> str | None:
+        return self.nodes[0] if len(self.nodes) == 1 else None
+
+
+def legacy_failure(response: ET.Element) -> LegacyFailure:
+    """Read a failed 0.1/0.2 ``setResponse`` (``responseCode``/``result`` not ``OK``).
+
+    Its ``parameter`` and ``node`` children name what failed; ``<error var>`` carries the
+    text.  slixmpp's plugin, which many such devices are built on, sets ``var`` to "Output"
+    whatever failed and names the real parameter in ``parameter`` (or the unknown node in
+    ``node``), so ``var`` is believed only when the response names neither.
+    """
+    parameters = tuple(p.get("name", "") for p in response.findall(q("parameter")))
+    nodes = tuple(n.node_id for n in nodes_from_xml(response, NS))
     errors = response.findall(q("error"))
-    failed = tuple(e.get("var", "") for e in errors)
-    texts = [f"{e.get('var', '')}: {(e.text or '').strip()}" for e in errors]
-    return failed, texts
+    if not parameters and not nodes:
+        named = tuple(e.get("var", "") for e in errors)
+        texts = tuple(f"{e.get('var', '')}: {(e.text or '').strip()}" for e in errors)
+        return LegacyFailure(tuple(n for n in named if n), (), texts)
+    what = ", ".join(parameters)
+    where = f"node {', '.join(nodes)}" if nodes else ""
+    label = f"{what} on {where}" if what and where else what or where
+    said = "; ".join(t for t in ((e.text or "").strip() for e in errors) if t)
+    return LegacyFailure(parameters, nodes, (f"{label}: {said}" if said else label,))
 
 
 def form_from_result(result: Iq, jid: str = "") -> DataForm:
