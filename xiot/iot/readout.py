@@ -55,11 +55,19 @@ ROW_COLUMNS = ("jid", "node", "name", "value", "unit", "timestamp", "status", "t
 TABLE_COLUMNS = ("jid", "node", "name", "value", "unit", "timestamp", "status", "error")
 
 
-def reading_rows(reading: Reading) -> list[dict[str, Any]]:
-    """Flat rows for output: one per field, plus one naming each failure or missing part."""
+def reading_rows(reading: Reading, *, as_sent: bool = False) -> list[dict[str, Any]]:
+    """Flat rows for output: one per field, plus one naming each failure or missing part.
+
+    ``value`` is the typed value (a number stays a number in JSON), ``raw`` the text the
+    device sent.  Formats that show text (table, CSV) should ask ``as_sent``: ``value`` then
+    holds that text, because a float cannot carry the device's decimals ("18.0" would read
+    ``18``, "21.456" ``21.456`` but "1e3" ``1000``) and the decimals are part of the value.
+    """
+    value_key = "raw" if as_sent else "value"
     rows = []
     for record in reading.field_records():
-        rows.append({key: record.get(key) for key in ROW_COLUMNS} | {"error": None})
+        rows.append({key: record.get(key) for key in ROW_COLUMNS}
+                    | {"value": record.get(value_key), "error": None})
     problems = list(reading.errors)
     if reading.missing and reading.status != "ok":
         problems.append("missing: " + ", ".join(reading.missing))
