@@ -32,10 +32,12 @@ def test_every_kind_reports_momentary_values_with_timestamps(kind):
     assert fields and all(f.timestamp is not None for f in fields)
 
 
-def test_meter_energy_never_decreases():
+def test_meter_energy_never_decreases_and_grows_over_time():
+    """A meter counts consumed energy: never backwards, and onwards while power flows."""
     meter = make_device("meter", "m", 1, 2)
     readings = [values(meter)["Energy"] for _ in range(5)]
     assert readings == sorted(readings)
+    assert readings[-1] > readings[0]
 
 
 def test_relay_control_changes_the_next_readout_and_counts_switches():

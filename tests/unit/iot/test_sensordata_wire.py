@@ -237,3 +237,27 @@ def test_fields_grouped_by_node_and_timestamp() -> None:
     assert [n.get("nodeId") for n in nodes] == ["Device02", "Device03"]
     assert len(nodes[0].findall(f"{{{SD}}}timestamp")) == 1
     assert len(nodes[0].find(f"{{{SD}}}timestamp")) == 2
+
+
+@pytest.mark.parametrize("false", ["false", "0", "FALSE", "no"])
+def test_a_category_attribute_set_to_false_is_not_that_category(false: str) -> None:
+    """``momentary='false'`` says the field is *not* momentary; only true/1 count."""
+    fields_el = ET.fromstring(
+        f"<fields xmlns='{SD}' seqnr='1'><node nodeId='D'><timestamp value='2013-03-07T16:24:30'>"
+        f"<numeric name='Peak' value='7' unit='W' momentary='{false}' peak='true' "
+        f"identification='{false}' automaticReadout='{false}' missing='1'/>"
+        "</timestamp></node></fields>")
+    (item,), problems = sd_wire.parse_fields(fields_el)
+    assert problems == []
+    assert item.categories == {"peak"}
+    assert item.flags == {"missing"}
+    momentary_only = ReadoutRequest(categories={"momentary"})
+    assert not sd_wire.wanted(momentary_only, item)
+
+
+@pytest.mark.parametrize("false", ["false", "0"])
+def test_a_request_attribute_set_to_false_does_not_ask_for_that_category(false: str) -> None:
+    req = ET.fromstring(f"<req xmlns='{SD}' seqnr='3' momentary='{false}' status='true' "
+                        f"all='{false}' identification='{false}'/>")
+    _, request = sd_wire.parse_req(req)
+    assert request.categories == {"status"}
