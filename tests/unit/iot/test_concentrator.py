@@ -12,7 +12,8 @@ from xiot.errors import RemoteError
 from xiot.iot.concentrator import client as cc
 from xiot.iot.concentrator import device as conc_device
 from xiot.iot.concentrator import stanzas as conc_stanzas
-from xiot.iot.model import ControlParameter, DataSource, NodeInfo, NodeMessage, NodeRef
+from xiot.iot.concentrator.model import DataSource, NodeInfo, NodeMessage
+from xiot.iot.model import ControlParameter, NodeRef
 
 JID = "concentrator@example.org/sim"
 CHANGED = datetime(2013, 3, 19, 17, 58, 1)

@@ -11,10 +11,11 @@ failure is an iq error carrying that response with ``<error var>`` children.  Th
 accepts both that and a plain stanza error; the device sends both at once.  Node elements in
 responses use ``nodeId`` in the XEP text but ``id`` in some implementations; both are read.
 
+- ``model``: the result types (data sources, nodes, node messages).
 - ``stanzas``: the namespace, the operations and their request elements.
 - ``wire``: data sources, nodes and refusals encoded and decoded.
 - ``client``: the browsing operations over a ``Session``.
 - ``device``: answering them from in-memory data (``ConcentratorServer``).
 
-Imports run one way: ``stanzas`` <- ``wire`` <- ``client`` / ``device``.
+Imports run one way: ``model``, ``stanzas`` <- ``wire`` <- ``client`` / ``device``.
 """

@@ -15,6 +15,7 @@ from slixmpp import JID
 from slixmpp.exceptions import IqError, IqTimeout
 
 from xiot.errors import RemoteError, Timeout
+from xiot.iot.concentrator.model import DataSource, NodeInfo
 from xiot.iot.concentrator.stanzas import NS, q
 from xiot.iot.concentrator.wire import (
     bool_text,
@@ -24,7 +25,7 @@ from xiot.iot.concentrator.wire import (
     response_failure,
 )
 from xiot.iot.elements import node_to_xml
-from xiot.iot.model import DataSource, NodeInfo, NodeRef
+from xiot.iot.model import NodeRef
 from xiot.xmpp.forms import DataForm, find_form, parse_form
 
 if TYPE_CHECKING:

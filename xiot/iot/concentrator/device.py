@@ -15,6 +15,7 @@ from slixmpp import Iq
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
+from xiot.iot.concentrator.model import DataSource, NodeInfo
 from xiot.iot.concentrator.stanzas import NS, OPERATIONS, q
 from xiot.iot.concentrator.wire import (
     RESULT_CONDITIONS,
@@ -23,7 +24,7 @@ from xiot.iot.concentrator.wire import (
     optional_bool,
 )
 from xiot.iot.elements import error_reply, node_from_xml
-from xiot.iot.model import DataSource, NodeInfo, NodeRef, format_bool
+from xiot.iot.model import NodeRef, format_bool
 
 
 class _Refusal(Exception):

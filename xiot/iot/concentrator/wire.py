@@ -12,14 +12,12 @@ from typing import Any
 from slixmpp import JID, Iq
 
 from xiot.errors import RemoteError
+from xiot.iot.concentrator.model import DataSource, NodeInfo, NodeMessage
 from xiot.iot.concentrator.stanzas import q
 from xiot.iot.elements import error_info, node_from_xml
 from xiot.iot.model import (
     PARAMETER_TYPES,
     ControlParameter,
-    DataSource,
-    NodeInfo,
-    NodeMessage,
     format_bool,
     format_datetime,
     parse_bool,
