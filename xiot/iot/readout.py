@@ -24,9 +24,15 @@ async def read_devices(
     request: ReadoutRequest,
     timeout: float,
     concurrency: int = 100,
+    *,
+    max_fields: int | None = None,
 ) -> AsyncIterator[Reading]:
-    """Yield one Reading per requested JID: unreachable ones first, then as they complete."""
-    from xiot.iot.sensordata.client import read_many
+    """Yield one Reading per requested JID: unreachable ones first, then as they complete.
+
+    ``timeout`` bounds each device's whole readout; ``max_fields`` (default
+    ``sensordata.client.MAX_FIELDS``) caps the fields kept from one device.
+    """
+    from xiot.iot.sensordata.client import MAX_FIELDS, read_many
 
     targets = await resolve_targets(session, jids, timeout)
     reachable: list[Target] = []
@@ -36,7 +42,7 @@ async def read_devices(
         else:
             reachable.append(target)
     async for reading in read_many(session, [t.jid for t in reachable if t.jid], request,
-                                   timeout, concurrency):
+                                   timeout, concurrency, max_fields=max_fields or MAX_FIELDS):
         yield reading
 
 

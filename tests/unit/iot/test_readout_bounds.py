@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 
 from tests.unit.iot.harness import Peer, q
 from xiot.iot.model import Field, Reading, ReadoutRequest
+from xiot.iot.readout import read_devices
 from xiot.iot.sensordata import client as sd_client
 from xiot.iot.sensordata import device as sd_device
+from xiot.xmpp.jid import parse_jid
 
 SD = "urn:xmpp:iot:sensordata"
 DEVICE = "chatty@example.org/sim"
@@ -57,12 +59,23 @@ def fields_messages(stanzas: list) -> int:  # type: ignore[type-arg]
     return sum(1 for s in stanzas if s.find(q(SD, "fields")) is not None)
 
 
-def run_chatty(per_message: int, pause: float, timeout: float, **read_options):  # type: ignore[no-untyped-def]
+async def read_one(session, timeout: float, **options) -> Reading:  # type: ignore[no-untyped-def]
+    return await sd_client.read(session, DEVICE, MOMENTARY, timeout, **options)
+
+
+async def read_fleet(session, timeout: float, **options) -> Reading:  # type: ignore[no-untyped-def]
+    """The same device through ``read_devices``, the function ``xiot readout`` runs."""
+    (reading,) = [r async for r in read_devices(session, [parse_jid(DEVICE)], MOMENTARY,
+                                                timeout, **options)]
+    return reading
+
+
+def run_chatty(per_message: int, pause: float, timeout: float, reader=read_one,  # type: ignore[no-untyped-def]
+               **read_options):
     async def scenario() -> tuple[Reading, int, int]:
         client, device = Peer("operator@example.org/ops"), Peer(DEVICE)
         sd_device.SensorServer(device.xmpp, endless(per_message, pause), filter_fields=False)
-        task = asyncio.ensure_future(
-            sd_client.read(client.session, DEVICE, MOMENTARY, timeout, **read_options))
+        task = asyncio.ensure_future(reader(client.session, timeout, **read_options))
         rounds = await exchange(client, device, task, rounds=3000)
         assert task.done(), "the readout was still open while the device kept sending"
         reading = task.result()
@@ -105,3 +118,11 @@ def test_the_default_cap_is_ten_thousand_fields() -> None:
     assert sd_client.MAX_FIELDS == 10_000
     assert reading.status == "partial" and len(reading.fields) == 10_000
     assert "limit of 10000 fields" in reading.errors[-1]
+
+
+def test_read_devices_passes_the_bounds_on() -> None:
+    reading, _, _ = run_chatty(per_message=3, pause=0.005, timeout=60, reader=read_fleet,
+                               max_fields=10)
+    assert reading.status == "partial" and len(reading.fields) == 10
+    reading, _, _ = run_chatty(per_message=1, pause=0.01, timeout=0.3, reader=read_fleet)
+    assert reading.status == "partial" and "never said it was done" in reading.errors[-1]
