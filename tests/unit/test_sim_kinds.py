@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.unit.iot.harness import Peer
 from xiot.errors import UsageError
 from xiot.iot.model import ControlParameter, ReadoutRequest
-from xiot.sim.fleet import FleetOptions, read_accounts_csv
+from xiot.sim.fleet import FleetOptions, SimAccount, SimulatedDevice, read_accounts_csv
 from xiot.sim.kinds import KIND_NAMES, make_device
 
 MOMENTARY = ReadoutRequest(categories=frozenset({"momentary"}))
@@ -30,10 +32,12 @@ def test_every_kind_reports_momentary_values_with_timestamps(kind):
     assert fields and all(f.timestamp is not None for f in fields)
 
 
-def test_meter_energy_never_decreases():
+def test_meter_energy_never_decreases_and_grows_over_time():
+    """A meter counts consumed energy: never backwards, and onwards while power flows."""
     meter = make_device("meter", "m", 1, 2)
     readings = [values(meter)["Energy"] for _ in range(5)]
     assert readings == sorted(readings)
+    assert readings[-1] > readings[0]
 
 
 def test_relay_control_changes_the_next_readout_and_counts_switches():
@@ -94,3 +98,28 @@ def test_accounts_csv(tmp_path):
     bad.write_text("jid\na@x.test\n")
     with pytest.raises(UsageError):
         read_accounts_csv(bad)
+
+
+def test_simulated_thermostat_refuses_a_setpoint_that_is_not_a_number():
+    """NaN passes 5 <= x <= 35 (every comparison is false): the device must refuse it."""
+    thermo = make_device("thermometer", "t", 1, 1)
+    before = thermo.setpoint
+    events = []
+    simulated = SimulatedDevice(SimAccount("t@example.org", "pw"), thermo, FleetOptions(),
+                                events.append)
+    peer = Peer("t@example.org/sim")
+
+    async def scenario():
+        simulated._attach(peer.xmpp)
+        answers = []
+        for text in ("NaN", "22.5"):
+            peer.deliver("<iq xmlns='jabber:client' type='set' id='s' from='ops@example.org/a'>"
+                         "<set xmlns='urn:xmpp:iot:control'>"
+                         f"<double name='Setpoint' value='{text}'/></set></iq>")
+            answers.append((peer.last().get("type"), thermo.setpoint))
+        return answers
+
+    nan, number = asyncio.run(scenario())
+    assert nan == ("error", before)
+    assert number == ("result", 22.5)
+    assert [e.detail for e in events if e.event == "control"] == ["Setpoint=22.5"]

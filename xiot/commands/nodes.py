@@ -34,7 +34,7 @@ def nodes(ctx: typer.Context,
 
 
 def _with_concentrator(ctx: typer.Context, action):  # type: ignore[no-untyped-def]
-    """Run ``action(client, full_jid, timeout)`` against the concentrator the user named."""
+    """Run ``action(session, full_jid, timeout)`` against the concentrator the user named."""
     from xiot.iot.actions import resolve_device
 
     common.settings(ctx)
@@ -42,7 +42,7 @@ def _with_concentrator(ctx: typer.Context, action):  # type: ignore[no-untyped-d
     async def operation(session):  # type: ignore[no-untyped-def]
         timeout = session.settings.timeout
         full = await resolve_device(session, ctx.meta["concentrator"], timeout)
-        return await action(session.client, full, timeout)
+        return await action(session, full, timeout)
 
     return common.runtime(ctx).session_run(operation)
 
@@ -53,10 +53,10 @@ Examples:
   xiot nodes gw@plant.example capabilities -o json | jq -r '.[].capability'""")
 def capabilities(ctx: typer.Context) -> None:
     """The XEP-0326 operations the concentrator supports."""
-    from xiot.iot.concentrator import get_capabilities
+    from xiot.iot.concentrator.client import get_capabilities
 
     names = _with_concentrator(
-        ctx, lambda x, j, t: get_capabilities(x, j, timeout=t))
+        ctx, lambda s, j, t: get_capabilities(s, j, timeout=t))
     common.emit_all(ctx, [{"capability": n} for n in names])
 
 
@@ -66,10 +66,10 @@ Examples:
   xiot nodes gw@plant.example sources -o csv""")
 def sources(ctx: typer.Context) -> None:
     """Every data source of the concentrator."""
-    from xiot.iot.concentrator import get_all_data_sources
+    from xiot.iot.concentrator.client import get_all_data_sources
 
     found = _with_concentrator(
-        ctx, lambda x, j, t: get_all_data_sources(x, j, timeout=t))
+        ctx, lambda s, j, t: get_all_data_sources(s, j, timeout=t))
     common.emit_all(ctx, [s.to_record() for s in found],
                     columns=("source_id", "name", "has_children", "last_changed"))
 
@@ -89,14 +89,14 @@ def list_nodes(
     parameters: bool = typer.Option(False, "--parameters", help="Include node parameters."),
 ) -> None:
     """The nodes of the concentrator's data sources."""
-    from xiot.iot.concentrator import get_all_data_sources, get_all_nodes
+    from xiot.iot.concentrator.client import get_all_data_sources, get_all_nodes
 
-    async def action(xmpp, jid, timeout):  # type: ignore[no-untyped-def]
+    async def action(session, jid, timeout):  # type: ignore[no-untyped-def]
         ids = list(source or [s.source_id for s in
-                              await get_all_data_sources(xmpp, jid, timeout=timeout)])
+                              await get_all_data_sources(session, jid, timeout=timeout)])
         found = []
         for source_id in ids:
-            found += await get_all_nodes(xmpp, jid, source_id, parameters=parameters,
+            found += await get_all_nodes(session, jid, source_id, parameters=parameters,
                                          timeout=timeout)
         return found
 
@@ -114,12 +114,12 @@ def info(
     source: str | None = typer.Option(None, "--source", help="Data source of the node."),
 ) -> None:
     """What the concentrator says about one node, with its parameters."""
-    from xiot.iot.concentrator import get_node
+    from xiot.iot.concentrator.client import get_node
     from xiot.iot.model import NodeRef
 
     ref = NodeRef(node, source)
     found = _with_concentrator(
-        ctx, lambda x, j, t: get_node(x, j, ref, parameters=True, messages=True, timeout=t))
+        ctx, lambda s, j, t: get_node(s, j, ref, parameters=True, messages=True, timeout=t))
     common.emit_all(ctx, [found.to_record()], columns=NODE_COLUMNS)
 
 
@@ -134,10 +134,10 @@ def params(
 ) -> None:
     """The node's parameters as the concentrator lets them be edited (a typed form)."""
     from xiot.iot.actions import FORM_COLUMNS, form_rows
-    from xiot.iot.concentrator import get_node_parameters_for_edit
+    from xiot.iot.concentrator.client import get_node_parameters_for_edit
     from xiot.iot.model import NodeRef
 
     ref = NodeRef(node, source)
     form = _with_concentrator(
-        ctx, lambda x, j, t: get_node_parameters_for_edit(x, j, ref, timeout=t))
+        ctx, lambda s, j, t: get_node_parameters_for_edit(s, j, ref, timeout=t))
     common.emit_all(ctx, form_rows(form, all_fields=True), columns=FORM_COLUMNS)

@@ -71,15 +71,16 @@ def infer_type(text: str) -> str:
 
 
 async def typed_parameters(
-    xmpp: Any, jid: str, assignments: Sequence[Assignment], nodes: Sequence[str], timeout: float
+    session: Session, jid: str, assignments: Sequence[Assignment], nodes: Sequence[str],
+    timeout: float,
 ) -> tuple[ControlParameter, ...]:
     """Typed parameters: explicit types as given, the rest typed by the control form."""
     if all(a.type for a in assignments):
         return tuple(ControlParameter(a.name, a.type or "string", a.text) for a in assignments)
-    from xiot.iot.control import get_form, parameters_from_form
+    from xiot.iot.control.client import get_form, parameters_from_form
 
     try:
-        form = await get_form(xmpp, jid, nodes=nodes, timeout=timeout)
+        form = await get_form(session, jid, nodes=nodes, timeout=timeout)
     except (RemoteError, Timeout) as exc:
         log.info("no control form from %s (%s); inferring types from the values", jid,
                  exc.message)
@@ -98,23 +99,27 @@ async def control_set(
     use_message: bool = False, timeout: float | None = None,
 ) -> ControlResult:
     """Resolve the device, type the values from its form, and set them in one request."""
-    from xiot.iot.control import set_parameters
+    from xiot.iot.control.client import check_finite, check_node_ids, set_parameters
 
+    # What can be refused without the device is refused before anything goes on the wire.
+    check_node_ids(nodes)
+    check_finite(ControlParameter(a.name, a.type, a.text) for a in assignments if a.type)
     timeout = session.settings.timeout if timeout is None else timeout
     full = await resolve_device(session, jid, timeout)
-    params = await typed_parameters(session.client, full, assignments, nodes, timeout)
-    return await session.guard(set_parameters(session.client, full, params, nodes=nodes,
-                                              use_message=use_message, timeout=timeout))
+    params = await typed_parameters(session, full, assignments, nodes, timeout)
+    return await set_parameters(session, full, params, nodes=nodes, use_message=use_message,
+                                timeout=timeout)
 
 
 async def control_form(session: Session, jid: Jid, nodes: Sequence[str],
                        timeout: float | None = None) -> DataForm:
     """The device's control form (after resolving a bare JID from presence)."""
-    from xiot.iot.control import get_form
+    from xiot.iot.control.client import check_node_ids, get_form
 
+    check_node_ids(nodes)
     timeout = session.settings.timeout if timeout is None else timeout
     full = await resolve_device(session, jid, timeout)
-    return await session.guard(get_form(session.client, full, nodes=nodes, timeout=timeout))
+    return await get_form(session, full, nodes=nodes, timeout=timeout)
 
 
 FORM_COLUMNS = ("name", "type", "value", "label", "min", "max", "options", "required")

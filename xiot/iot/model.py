@@ -1,4 +1,6 @@
-"""Result and request types of the IoT protocol layer (XEP-0323, XEP-0325, XEP-0326).
+"""Result and request types of the IoT protocol layer (XEP-0323, XEP-0325).
+
+XEP-0326's browsing results (data sources, nodes) are in ``xiot.iot.concentrator.model``.
 
 Everything here is a frozen dataclass so that results can be shared between tasks, cached and
 compared without copies.  Each result offers ``to_record()``: a flat dict with stable keys whose
@@ -141,7 +143,7 @@ class NodeRef:
         return " ".join(parts)
 
 
-def _node_record(node: NodeRef | None) -> dict[str, str | None]:
+def node_record(node: NodeRef | None) -> dict[str, str | None]:
     return {
         "node": node.node_id if node else None,
         "source_id": node.source_id if node else None,
@@ -201,7 +203,7 @@ class Field:
     def to_record(self) -> dict[str, Any]:
         """Flat, JSON-ready view of the field with stable keys."""
         return {
-            **_node_record(self.node),
+            **node_record(self.node),
             "name": self.name,
             "type": self.type,
             "value": json_value(self.value),
@@ -464,80 +466,3 @@ class ControlResult:
             "applied_parameters": ",".join(self.applied_parameters),
             "elapsed_ms": round(self.elapsed_ms, 1),
         }
-
-
-# ---------------------------------------------------------------------------------------------
-# XEP-0326 concentrators
-# ---------------------------------------------------------------------------------------------
-
-NODE_STATES: tuple[str, ...] = (
-    "None",
-    "Information",
-    "WarningSigned",
-    "WarningUnsigned",
-    "ErrorSigned",
-    "ErrorUnsigned",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class DataSource:
-    """A data source of a concentrator (``dataSource`` element)."""
-
-    source_id: str
-    name: str | None = None
-    has_children: bool = False
-    last_changed: datetime | None = None
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "source_id": self.source_id,
-            "name": self.name,
-            "has_children": self.has_children,
-            "last_changed": format_datetime(self.last_changed) if self.last_changed else None,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class NodeMessage:
-    """A message attached to a node (``message`` element with timestamp, type and eventId)."""
-
-    text: str
-    timestamp: datetime | None = None
-    type: str | None = None
-    event_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NodeInfo:
-    """What a concentrator says about one node."""
-
-    node: NodeRef
-    node_type: str | None = None
-    state: str | None = None
-    has_children: bool = False
-    is_readable: bool = False
-    is_controllable: bool = False
-    has_commands: bool = False
-    parent_id: str | None = None
-    last_changed: datetime | None = None
-    display_name: str | None = None
-    parameters: tuple[ControlParameter, ...] = ()
-    messages: tuple[NodeMessage, ...] = ()
-
-    def to_record(self) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            **_node_record(self.node),
-            "node_type": self.node_type,
-            "state": self.state,
-            "has_children": self.has_children,
-            "is_readable": self.is_readable,
-            "is_controllable": self.is_controllable,
-            "has_commands": self.has_commands,
-            "parent_id": self.parent_id,
-            "last_changed": format_datetime(self.last_changed) if self.last_changed else None,
-            "display_name": self.display_name,
-            "messages": len(self.messages),
-            "parameters": ";".join(f"{p.name}={p.lexical}" for p in self.parameters),
-        }
-        return record

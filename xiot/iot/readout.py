@@ -24,9 +24,15 @@ async def read_devices(
     request: ReadoutRequest,
     timeout: float,
     concurrency: int = 100,
+    *,
+    max_fields: int | None = None,
 ) -> AsyncIterator[Reading]:
-    """Yield one Reading per requested JID: unreachable ones first, then as they complete."""
-    from xiot.iot.sensordata import read_many
+    """Yield one Reading per requested JID: unreachable ones first, then as they complete.
+
+    ``timeout`` bounds each device's whole readout; ``max_fields`` (default
+    ``sensordata.client.MAX_FIELDS``) caps the fields kept from one device.
+    """
+    from xiot.iot.sensordata.client import MAX_FIELDS, read_many
 
     targets = await resolve_targets(session, jids, timeout)
     reachable: list[Target] = []
@@ -36,7 +42,7 @@ async def read_devices(
         else:
             reachable.append(target)
     async for reading in read_many(session, [t.jid for t in reachable if t.jid], request,
-                                   timeout, concurrency):
+                                   timeout, concurrency, max_fields=max_fields or MAX_FIELDS):
         yield reading
 
 
@@ -55,11 +61,19 @@ ROW_COLUMNS = ("jid", "node", "name", "value", "unit", "timestamp", "status", "t
 TABLE_COLUMNS = ("jid", "node", "name", "value", "unit", "timestamp", "status", "error")
 
 
-def reading_rows(reading: Reading) -> list[dict[str, Any]]:
-    """Flat rows for output: one per field, plus one naming each failure or missing part."""
+def reading_rows(reading: Reading, *, as_sent: bool = False) -> list[dict[str, Any]]:
+    """Flat rows for output: one per field, plus one naming each failure or missing part.
+
+    ``value`` is the typed value (a number stays a number in JSON), ``raw`` the text the
+    device sent.  Formats that show text (table, CSV) should ask ``as_sent``: ``value`` then
+    holds that text, because a float cannot carry the device's decimals ("18.0" would read
+    ``18``, "21.456" ``21.456`` but "1e3" ``1000``) and the decimals are part of the value.
+    """
+    value_key = "raw" if as_sent else "value"
     rows = []
     for record in reading.field_records():
-        rows.append({key: record.get(key) for key in ROW_COLUMNS} | {"error": None})
+        rows.append({key: record.get(key) for key in ROW_COLUMNS}
+                    | {"value": record.get(value_key), "error": None})
     problems = list(reading.errors)
     if reading.missing and reading.status != "ok":
         problems.append("missing: " + ", ".join(reading.missing))

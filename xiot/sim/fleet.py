@@ -206,12 +206,12 @@ class SimulatedDevice:
         self.servers.clear()
 
     def _attach(self, xmpp: Any) -> None:
-        from xiot.iot.control import ControlServer
-        from xiot.iot.sensordata import SensorServer
+        from xiot.iot.control.device import ControlServer
+        from xiot.iot.sensordata.device import SensorServer
 
         model = self.model
         if isinstance(model, Concentrator):
-            from xiot.iot.concentrator import ConcentratorServer
+            from xiot.iot.concentrator.device import ConcentratorServer
 
             xmpp.plugin["xep_0030"].add_feature("urn:xmpp:iot:concentrators")
             nodes = [info.node for info in model.node_infos()]

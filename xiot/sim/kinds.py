@@ -16,12 +16,11 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from typing import Any, ClassVar
 
+from xiot.iot.concentrator.model import DataSource, NodeInfo
 from xiot.iot.model import (
     HISTORICAL_CATEGORIES,
     ControlParameter,
-    DataSource,
     Field,
-    NodeInfo,
     NodeRef,
     ParameterSpec,
     ReadoutRequest,

@@ -9,7 +9,7 @@ import pytest
 
 from xiot.errors import CheckFailed, UsageError
 from xiot.iot.actions import Assignment, control_form, control_set
-from xiot.iot.control import submit_form
+from xiot.iot.control.client import submit_form
 from xiot.iot.model import ReadoutRequest
 from xiot.iot.readout import read_devices
 from xiot.xmpp.jid import parse_jid
@@ -65,7 +65,7 @@ def test_set_by_message_is_unacknowledged_but_applied(fleet, admin_settings):
 def test_set_through_the_form(fleet, admin_settings):
     async def scenario():
         async with Session(admin_settings) as session:
-            result = await submit_form(session.client, "dev0006@xiot.test/sim",
+            result = await submit_form(session, "dev0006@xiot.test/sim",
                                        {"Setpoint": "23.5"}, timeout=5)
             return result, await _read(session, "dev0006@xiot.test/sim")
 
@@ -107,7 +107,7 @@ def test_control_of_an_offline_device_is_a_failed_target(fleet, admin_settings):
 
 
 def test_concentrator_node_control_and_browsing(fleet, admin_settings):
-    from xiot.iot.concentrator import get_all_data_sources, get_all_nodes, get_node
+    from xiot.iot.concentrator.client import get_all_data_sources, get_all_nodes, get_node
 
     result, reading = set_and_read(admin_settings, "dev0005@xiot.test", ["Output=true"],
                                    nodes=("Relay1",))
@@ -119,11 +119,10 @@ def test_concentrator_node_control_and_browsing(fleet, admin_settings):
 
     async def browse():
         async with Session(admin_settings) as session:
-            x = session.client
-            sources = await get_all_data_sources(x, "dev0005@xiot.test/sim", timeout=5)
-            nodes = await get_all_nodes(x, "dev0005@xiot.test/sim", "Sim", timeout=5)
-            one = await get_node(x, "dev0005@xiot.test/sim", "Sensor2", parameters=True,
-                                 timeout=5)
+            gateway = "dev0005@xiot.test/sim"
+            sources = await get_all_data_sources(session, gateway, timeout=5)
+            nodes = await get_all_nodes(session, gateway, "Sim", timeout=5)
+            one = await get_node(session, gateway, "Sensor2", parameters=True, timeout=5)
             return sources, nodes, one
 
     sources, nodes, one = run(browse())
@@ -147,11 +146,11 @@ def test_control_events_reach_observers(fleet, admin_settings):
 
 
 def test_node_parameter_form(fleet, admin_settings):
-    from xiot.iot.concentrator import get_node_parameters_for_edit
+    from xiot.iot.concentrator.client import get_node_parameters_for_edit
 
     async def scenario():
         async with Session(admin_settings) as session:
-            return await get_node_parameters_for_edit(session.client, "dev0005@xiot.test/sim",
+            return await get_node_parameters_for_edit(session, "dev0005@xiot.test/sim",
                                                       "Relay1", timeout=5)
 
     form = run(scenario())

@@ -159,17 +159,31 @@ def test_silent_device_times_out_while_others_are_reported(fleet, lab_accounts,
 
 
 def test_device_whose_stream_drops_reconnects(fleet, admin_settings):
+    """The drop is seen (the device reports going offline) before the reconnection counts."""
     import time as _time
 
     device = fleet.fleet.by_jid("dev0026@xiot.test")
-    fleet.call(lambda: device.session.client.abort())
-    deadline = _time.monotonic() + 20
-    while _time.monotonic() < deadline:
-        _time.sleep(0.2)
-        if device.online and device.session.xmpp is not None:
-            break
+    dropped_session = device.session
+    events = []
+    fleet.call(lambda: setattr(fleet.fleet, "on_event", events.append))
+    try:
+        fleet.call(lambda: device.session.client.abort())
+        deadline = _time.monotonic() + 20
+        while _time.monotonic() < deadline and not _back_after_drop(events, device.full_jid):
+            _time.sleep(0.1)
+    finally:
+        fleet.call(lambda: setattr(fleet.fleet, "on_event", None))
+    seen = [e.event for e in events if e.jid == device.full_jid]
+    assert "offline" in seen, f"the stream never dropped: {seen}"
+    assert "online" in seen[seen.index("offline"):], f"no reconnection after the drop: {seen}"
+    assert device.session is not dropped_session and device.online
     reading = read(admin_settings, ["dev0026@xiot.test"])["dev0026@xiot.test"]
     assert reading.status == "ok"
+
+
+def _back_after_drop(events, jid):
+    seen = [e.event for e in list(events) if e.jid == jid]
+    return "offline" in seen and "online" in seen[seen.index("offline"):]
 
 
 def test_churn_flaps_presence_and_readouts_follow(lab_accounts, admin_settings):

@@ -36,6 +36,16 @@ class Peer:
             self._session = Session.over(self.xmpp)
         return self._session
 
+    def watch_stream(self) -> None:
+        """Let the session notice a dropped stream, as ``Session.open`` arranges it."""
+        session = self.session
+        session._lost_waiter = asyncio.get_running_loop().create_future()
+        self.xmpp.add_event_handler("disconnected", session._on_disconnected)
+
+    def drop(self) -> None:
+        """The stream ends under this peer (the server went away)."""
+        self.xmpp.event("disconnected", "test: stream dropped")
+
     def deliver(self, stanza: str | ET.Element, sender: str | None = None) -> None:
         """Run this peer's handlers on ``stanza`` as if it had arrived on the stream."""
         xml = ET.fromstring(stanza) if isinstance(stanza, str) else stanza

@@ -9,9 +9,11 @@ import pytest
 
 from tests.unit.iot.harness import Peer, pump, settle
 from xiot.errors import RemoteError
-from xiot.iot import concentrator as conc
-from xiot.iot.control import ControlParameter
-from xiot.iot.model import DataSource, NodeInfo, NodeMessage, NodeRef
+from xiot.iot.concentrator import client as cc
+from xiot.iot.concentrator import device as conc_device
+from xiot.iot.concentrator import stanzas as conc_stanzas
+from xiot.iot.concentrator.model import DataSource, NodeInfo, NodeMessage
+from xiot.iot.model import ControlParameter, NodeRef
 
 JID = "concentrator@example.org/sim"
 CHANGED = datetime(2013, 3, 19, 17, 58, 1)
@@ -41,10 +43,10 @@ SOURCES = [
 def run(coro_factory):
     async def scenario():
         client, device = Peer("client@example.org/amr"), Peer(JID)
-        conc.ConcentratorServer(
+        conc_device.ConcentratorServer(
             device.xmpp, SOURCES, NODES, children={"MeteringTopology": ["MeteringSub"]}
         )
-        task = asyncio.ensure_future(coro_factory(client.xmpp))
+        task = asyncio.ensure_future(coro_factory(client.session))
         await pump(client, device)
         return await task
 
@@ -52,52 +54,52 @@ def run(coro_factory):
 
 
 def test_capabilities_and_sources() -> None:
-    capabilities = run(lambda x: conc.get_capabilities(x, JID, 1))
+    capabilities = run(lambda s: cc.get_capabilities(s, JID, 1))
     assert "getNode" in capabilities and "containsNodes" in capabilities
-    assert [s.source_id for s in run(lambda x: conc.get_all_data_sources(x, JID, 1))] == [
+    assert [s.source_id for s in run(lambda s: cc.get_all_data_sources(s, JID, 1))] == [
         "MeteringTopology",
         "MeteringSub",
     ]
-    roots = run(lambda x: conc.get_root_data_sources(x, JID, 1))
+    roots = run(lambda s: cc.get_root_data_sources(s, JID, 1))
     assert roots == (SOURCES[0],)
-    children = run(lambda x: conc.get_child_data_sources(x, JID, "MeteringTopology", 1))
+    children = run(lambda s: cc.get_child_data_sources(s, JID, "MeteringTopology", 1))
     assert [s.name for s in children] == ["Sub"]
 
 
 def test_node_lookup() -> None:
-    assert run(lambda x: conc.contains_node(x, JID, NodeRef("Node1", "MeteringTopology"), 1))
-    assert run(lambda x: conc.contains_nodes(x, JID, ["Node1", "Ghost", "Root"], 1)) == (
+    assert run(lambda s: cc.contains_node(s, JID, NodeRef("Node1", "MeteringTopology"), 1))
+    assert run(lambda s: cc.contains_nodes(s, JID, ["Node1", "Ghost", "Root"], 1)) == (
         True,
         False,
         True,
     )
-    info = run(lambda x: conc.get_node(x, JID, "Node1", parameters=True, messages=True, timeout=1))
+    info = run(lambda s: cc.get_node(s, JID, "Node1", parameters=True, messages=True, timeout=1))
     assert info == NODES["MeteringTopology"][1]
-    plain = run(lambda x: conc.get_node(x, JID, "Node1", timeout=1))
+    plain = run(lambda s: cc.get_node(s, JID, "Node1", timeout=1))
     assert plain.parameters == () and plain.state == "WarningUnsigned"
-    several = run(lambda x: conc.get_nodes(x, JID, ["Root", "Node1"], timeout=1))
+    several = run(lambda s: cc.get_nodes(s, JID, ["Root", "Node1"], timeout=1))
     assert [n.node.node_id for n in several] == ["Root", "Node1"]
     derived = run(
-        lambda x: conc.get_all_nodes(
-            x, JID, "MeteringTopology", only_if_derived_from=["Namespace.NodeType1"], timeout=1
+        lambda s: cc.get_all_nodes(
+            s, JID, "MeteringTopology", only_if_derived_from=["Namespace.NodeType1"], timeout=1
         )
     )
     assert [n.node.node_id for n in derived] == ["Node1"]
     assert [
         n.node.node_id
-        for n in run(lambda x: conc.get_root_nodes(x, JID, "MeteringTopology", timeout=1))
+        for n in run(lambda s: cc.get_root_nodes(s, JID, "MeteringTopology", timeout=1))
     ] == ["Root"]
     assert [
-        n.node.node_id for n in run(lambda x: conc.get_child_nodes(x, JID, "Root", timeout=1))
+        n.node.node_id for n in run(lambda s: cc.get_child_nodes(s, JID, "Root", timeout=1))
     ] == ["Node1"]
 
 
 def test_unknown_node_is_a_remote_error_with_condition() -> None:
     with pytest.raises(RemoteError) as info:
-        run(lambda x: conc.get_node(x, JID, "Ghost", timeout=1))
+        run(lambda s: cc.get_node(s, JID, "Ghost", timeout=1))
     assert info.value.condition == "item-not-found" and "NotFound" in info.value.message
     with pytest.raises(RemoteError):
-        run(lambda x: conc.get_node_parameters_for_edit(x, JID, "Node1", timeout=1))
+        run(lambda s: cc.get_node_parameters_for_edit(s, JID, "Node1", timeout=1))
 
 
 def test_legacy_response_shapes() -> None:
@@ -105,7 +107,7 @@ def test_legacy_response_shapes() -> None:
 
     async def scenario(answer: str, call):
         client = Peer("client@example.org/amr")
-        task = asyncio.ensure_future(call(client.xmpp))
+        task = asyncio.ensure_future(call(client.session))
         await settle()
         ident = client.last().get("id")
         client.deliver(answer.format(id=ident))
@@ -113,25 +115,25 @@ def test_legacy_response_shapes() -> None:
 
     node_response = (
         "<iq xmlns='jabber:client' type='result' id='{id}' from='c@example.org'>"
-        f"<getNodeResponse xmlns='{conc.NS}' result='OK' id='Node1' nodeType='T' "
+        f"<getNodeResponse xmlns='{conc_stanzas.NS}' result='OK' id='Node1' nodeType='T' "
         "state='None' hasChildren='false' isReadable='true' lastChanged='2013-03-19T17:58:01'/>"
         "</iq>"
     )
     info = asyncio.run(
-        scenario(node_response, lambda x: conc.get_node(x, "c@example.org", "Node1"))
+        scenario(node_response, lambda s: cc.get_node(s, "c@example.org", "Node1"))
     )
     assert info.node.node_id == "Node1" and info.is_readable and info.last_changed == CHANGED
     legacy_error = (
         "<iq xmlns='jabber:client' type='error' id='{id}' from='c@example.org'>"
-        f"<containsNodeResponse xmlns='{conc.NS}' result='InsufficientPrivileges'>"
+        f"<containsNodeResponse xmlns='{conc_stanzas.NS}' result='InsufficientPrivileges'>"
         "<error var='nodeId'>Access denied.</error></containsNodeResponse></iq>"
     )
     with pytest.raises(RemoteError) as failure:
-        asyncio.run(scenario(legacy_error, lambda x: conc.contains_node(x, "c@example.org", "N")))
+        asyncio.run(scenario(legacy_error, lambda s: cc.contains_node(s, "c@example.org", "N")))
     assert failure.value.condition == "forbidden" and "Access denied." in failure.value.message
     bad_result = (
         "<iq xmlns='jabber:client' type='result' id='{id}' from='c@example.org'>"
-        f"<getCapabilitiesResponse xmlns='{conc.NS}' result='NotImplemented'/></iq>"
+        f"<getCapabilitiesResponse xmlns='{conc_stanzas.NS}' result='NotImplemented'/></iq>"
     )
     with pytest.raises(RemoteError):
-        asyncio.run(scenario(bad_result, lambda x: conc.get_capabilities(x, "c@example.org")))
+        asyncio.run(scenario(bad_result, lambda s: cc.get_capabilities(s, "c@example.org")))

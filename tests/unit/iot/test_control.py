@@ -10,7 +10,9 @@ import pytest
 from tests.unit.iot import vectors as v
 from tests.unit.iot.harness import Peer, pump, q, settle
 from xiot.errors import RemoteError, UsageError
-from xiot.iot import control as ctl
+from xiot.iot.control import client as ctl_client
+from xiot.iot.control import device as ctl_device
+from xiot.iot.control import wire as ctl_wire
 from xiot.iot.model import ControlParameter, ControlResult, NodeRef, ParameterSpec
 from xiot.xmpp import forms
 
@@ -37,10 +39,11 @@ def parse_iq(peer: Peer, xml: str) -> object:
     ],
 )
 def test_each_parameter_type_round_trips(kind: str, name: str, value: str) -> None:
-    element = ctl.build_set(ET.Element(q(v.CTRL, "set")), [ControlParameter(name, kind, value)])
+    parameter = ControlParameter(name, kind, value)
+    element = ctl_wire.build_set(ET.Element(q(v.CTRL, "set")), [parameter])
     child = next(iter(element))
     assert (child.tag, child.get("name"), child.get("value")) == (q(v.CTRL, kind), name, value)
-    (parsed,) = ctl.parse_set(element).parameters
+    (parsed,) = ctl_wire.parse_set(element).parameters
     assert (parsed.name, parsed.type, parsed.lexical) == (name, kind, value)
 
 
@@ -50,29 +53,29 @@ def test_order_and_nodes_are_kept() -> None:
         ControlParameter("OutputPercent", "int", 10),
     ]
     nodes = [NodeRef(f"DigitalOutput{i}") for i in range(1, 5)]
-    element = ctl.build_set(ET.Element(q(v.CTRL, "set")), params, nodes)
-    parsed = ctl.parse_set(ET.fromstring(ET.tostring(element)))
+    element = ctl_wire.build_set(ET.Element(q(v.CTRL, "set")), params, nodes)
+    parsed = ctl_wire.parse_set(ET.fromstring(ET.tostring(element)))
     assert [p.name for p in parsed.parameters] == ["FadeTimeMilliseconds", "OutputPercent"]
     assert parsed.nodes == tuple(nodes)
 
 
 def test_parse_set_names_bad_parameters() -> None:
     bad_value = f"<set xmlns='{v.CTRL}'><int name='Output' value='lots'/></set>"
-    with pytest.raises(ctl.ParameterError) as info:
-        ctl.parse_set(ET.fromstring(bad_value))
+    with pytest.raises(ctl_wire.ParameterError) as info:
+        ctl_wire.parse_set(ET.fromstring(bad_value))
     assert info.value.name == "Output"
     unknown = f"<set xmlns='{v.CTRL}'><float name='X' value='1'/></set>"
-    with pytest.raises(ctl.ParameterError):
-        ctl.parse_set(ET.fromstring(unknown))
+    with pytest.raises(ctl_wire.ParameterError):
+        ctl_wire.parse_set(ET.fromstring(unknown))
 
 
 def test_control_failure_vector_names_the_parameter() -> None:
     peer = Peer(PRIMARY)
-    result = ctl.control_error(parse_iq(peer, v.C3_ERROR))
+    result = ctl_wire.control_error(parse_iq(peer, v.C3_ERROR))
     assert not result.ok and result.failed_parameters == ("Output",)
     assert result.condition == "bad-request" and "Invalid parameter type." in result.error
     tolerant = v.C3_ERROR.replace("var='Output'", "n='Output'")
-    assert ctl.control_error(parse_iq(peer, tolerant)).failed_parameters == ("Output",)
+    assert ctl_wire.control_error(parse_iq(peer, tolerant)).failed_parameters == ("Output",)
 
 
 def test_restricted_and_legacy_responses() -> None:
@@ -82,25 +85,25 @@ def test_restricted_and_legacy_responses() -> None:
         <parameter name='DigitalOutput1'/><parameter name='DigitalOutput2'/>
         <node nodeId='DigitalOutput2'/><node nodeId='DigitalOutput3'/>
       </setResponse></iq>"""
-    result = ctl.control_success(parse_iq(peer, restricted))
+    result = ctl_wire.control_success(parse_iq(peer, restricted))
     assert result.ok and result.applied_parameters == ("DigitalOutput1", "DigitalOutput2")
     assert [n.node_id for n in result.applied_nodes] == ["DigitalOutput2", "DigitalOutput3"]
     legacy_ok = f"""<iq xmlns='jabber:client' type='result' id='r' from='d@example.org'>
       <setResponse xmlns='{v.CTRL}' responseCode='OK'/></iq>"""
-    assert ctl.control_success(parse_iq(peer, legacy_ok)).ok
+    assert ctl_wire.control_success(parse_iq(peer, legacy_ok)).ok
     legacy_fail = f"""<iq xmlns='jabber:client' type='error' id='r' from='d@example.org'>
       <setResponse xmlns='{v.CTRL}' responseCode='NotFound'>
         <node nodeId='Relay9'/><parameter name='Output'/>
         <error var='Output'>Parameter not found.</error>
       </setResponse></iq>"""
-    failed = ctl.control_error(parse_iq(peer, legacy_fail))
+    failed = ctl_wire.control_error(parse_iq(peer, legacy_fail))
     assert failed.failed_parameters == ("Output",) and failed.condition == "NotFound"
     old_schema = legacy_ok.replace("responseCode='OK'", "result='OtherError'")
-    assert not ctl.control_success(parse_iq(peer, old_schema)).ok
+    assert not ctl_wire.control_success(parse_iq(peer, old_schema)).ok
 
 
 def test_dimmer_form_vector_is_typed() -> None:
-    form = ctl.form_from_result(parse_iq(Peer(PRIMARY), v.C6_FORM))
+    form = ctl_wire.form_from_result(parse_iq(Peer(PRIMARY), v.C6_FORM))
     assert form.title == "Dimmer"
     assert form.session == "325ED0F3-9A9A-45A4-9634-4E0D41C5EA06"
     assert form.values() == {"FadeTimeMilliseconds": 300, "OutputPercent": 100, "MainSwitch": True}
@@ -111,7 +114,7 @@ def test_dimmer_form_vector_is_typed() -> None:
 
 
 def test_parameter_group_vector() -> None:
-    form = ctl.form_from_result(parse_iq(Peer(PRIMARY), v.C17_FORM))
+    form = ctl_wire.form_from_result(parse_iq(Peer(PRIMARY), v.C17_FORM))
     groups = {f.var: f.parameter_group for f in form.parameters}
     assert groups == {
         "MainSwitch": None,
@@ -123,7 +126,7 @@ def test_parameter_group_vector() -> None:
 
 
 def test_partial_submit_vector_and_client_side_checks() -> None:
-    form = ctl.form_from_result(parse_iq(Peer(PRIMARY), v.C6_FORM))
+    form = ctl_wire.form_from_result(parse_iq(Peer(PRIMARY), v.C6_FORM))
     submit = forms.parse_form(
         forms.build_submit({"OutputPercent": "10", "FadeTimeMilliseconds": 500}, form)
     )
@@ -134,7 +137,8 @@ def test_partial_submit_vector_and_client_side_checks() -> None:
         forms.build_submit({"OutputPercent": 200}, form)
     with pytest.raises(UsageError, match="no field"):
         forms.build_submit({"Brightness": 1}, form)
-    typed = ctl.parameters_from_form(form, {"OutputPercent": "10", "FadeTimeMilliseconds": "500"})
+    values = {"OutputPercent": "10", "FadeTimeMilliseconds": "500"}
+    typed = ctl_client.parameters_from_form(form, values)
     assert [(p.name, p.type, p.value) for p in typed] == [
         ("FadeTimeMilliseconds", "int", 500),
         ("OutputPercent", "int", 10),
@@ -181,7 +185,7 @@ def error_parts(reply: ET.Element) -> tuple[str, list[str]]:
 def test_device_iq_set_message_set_and_type_errors() -> None:
     device = Peer("dimmer@example.org/sim")
     recorder = Recorder()
-    ctl.ControlServer(device.xmpp, DIMMER, recorder)
+    ctl_device.ControlServer(device.xmpp, DIMMER, recorder)
     device.deliver(
         iq(
             "set",
@@ -217,7 +221,7 @@ def test_device_multi_node_is_all_or_nothing() -> None:
 
     device = Peer("concentrator@example.org/sim")
     recorder = Recorder()
-    ctl.ControlServer(device.xmpp, per_node, recorder, merge_forms=True)
+    ctl_device.ControlServer(device.xmpp, per_node, recorder, merge_forms=True)
     nodes = "".join(f"<node nodeId='DigitalOutput{i}'/>" for i in range(1, 5))
     analog = "".join(f"<node nodeId='AnalogOutput{i}'/>" for i in range(1, 5))
     device.deliver(
@@ -253,9 +257,9 @@ def test_device_refuses_to_merge_forms_and_denies() -> None:
 
     def deny(requester, nodes):
         if requester.bare == "mallory@example.org":
-            raise ctl.ControlRejected("forbidden", "Access denied.")
+            raise ctl_device.ControlRejected("forbidden", "Access denied.")
 
-    ctl.ControlServer(device.xmpp, DIMMER, Recorder(), merge_forms=False, authorize=deny)
+    ctl_device.ControlServer(device.xmpp, DIMMER, Recorder(), merge_forms=False, authorize=deny)
     nodes = "".join(f"<node nodeId='DigitalOutput{i}'/>" for i in range(1, 5))
     device.deliver(iq("get", "9", f"<getForm xmlns='{v.CTRL}'>{nodes}</getForm>"))
     reply = device.last()
@@ -267,7 +271,7 @@ def test_device_refuses_to_merge_forms_and_denies() -> None:
 def test_device_form_and_submit() -> None:
     device = Peer("dimmer@example.org/sim")
     recorder = Recorder()
-    server = ctl.ControlServer(device.xmpp, DIMMER, recorder, title="Dimmer")
+    server = ctl_device.ControlServer(device.xmpp, DIMMER, recorder, title="Dimmer")
     device.deliver(iq("get", "3", f"<getForm xmlns='{v.CTRL}' xml:lang='en'/>"))
     reply = device.last()
     form = forms.parse_form(forms.find_form(reply))  # bare form, no wrapper
@@ -292,11 +296,11 @@ def test_device_form_and_submit() -> None:
 def test_async_on_set_can_report_partial_application() -> None:
     async def on_set(params, nodes):
         await asyncio.sleep(0)
-        return ctl.Applied(parameters=("MainSwitch",))
+        return ctl_device.Applied(parameters=("MainSwitch",))
 
     async def scenario() -> ET.Element:
         device = Peer("dimmer@example.org/sim")
-        ctl.ControlServer(device.xmpp, DIMMER, on_set)
+        ctl_device.ControlServer(device.xmpp, DIMMER, on_set)
         device.deliver(
             iq("set", "1", f"<set xmlns='{v.CTRL}'><boolean name='MainSwitch' value='1'/></set>")
         )
@@ -312,7 +316,7 @@ def test_client_and_device_pair() -> None:
     async def scenario() -> tuple[ControlResult, ControlResult, ControlResult, object]:
         client, device = Peer(PRIMARY), Peer("dimmer@example.org/sim")
         recorder = Recorder()
-        ctl.ControlServer(device.xmpp, DIMMER, recorder, title="Dimmer")
+        ctl_device.ControlServer(device.xmpp, DIMMER, recorder, title="Dimmer")
         jid = "dimmer@example.org/sim"
 
         async def run(coro):
@@ -321,26 +325,28 @@ def test_client_and_device_pair() -> None:
             return await task
 
         ok = await run(
-            ctl.set_parameters(
-                client.xmpp, jid, [ControlParameter("OutputPercent", "int", 10)], timeout=1
+            ctl_client.set_parameters(
+                client.session, jid, [ControlParameter("OutputPercent", "int", 10)], timeout=1
             )
         )
         bad = await run(
-            ctl.set_parameters(
-                client.xmpp, jid, [ControlParameter("OutputPercent", "string", "x")], timeout=1
+            ctl_client.set_parameters(
+                client.session, jid, [ControlParameter("OutputPercent", "string", "x")], timeout=1
             )
         )
-        submitted = await run(ctl.submit_form(client.xmpp, jid, {"MainSwitch": "false"}, timeout=1))
+        submitted = await run(
+            ctl_client.submit_form(client.session, jid, {"MainSwitch": "false"}, timeout=1)
+        )
         fire = await run(
-            ctl.set_parameters(
-                client.xmpp,
+            ctl_client.set_parameters(
+                client.session,
                 jid,
                 [ControlParameter("MainSwitch", "boolean", True)],
                 use_message=True,
             )
         )
         with pytest.raises(UsageError):
-            await ctl.set_parameters(client.xmpp, jid, [])
+            await ctl_client.set_parameters(client.session, jid, [])
         return ok, bad, submitted, (fire, recorder)
 
     ok, bad, submitted, (fire, recorder) = asyncio.run(scenario())
@@ -353,7 +359,9 @@ def test_client_and_device_pair() -> None:
 def test_get_form_refused_raises_remote_error() -> None:
     async def scenario() -> None:
         client = Peer(PRIMARY)
-        task = asyncio.ensure_future(ctl.get_form(client.xmpp, "dimmer@example.org", timeout=1))
+        task = asyncio.ensure_future(
+            ctl_client.get_form(client.session, "dimmer@example.org", timeout=1)
+        )
         await settle()
         request = client.last()
         client.deliver(

@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 
 from tests.unit.iot import vectors as v
 from tests.unit.iot.harness import Peer, pump, q, settle
-from xiot.iot import sensordata as sd
 from xiot.iot.model import Field, NodeError, Reading, ReadoutRequest
+from xiot.iot.sensordata import client as sd_client
+from xiot.iot.sensordata import device as sd_device
+from xiot.iot.sensordata import wire as sd_wire
 
 
 def with_seqnr(xml: str, seqnr: int) -> ET.Element:
@@ -30,7 +32,7 @@ def iq_result(request: ET.Element, inner: str = "") -> str:
 
 
 async def start(client: Peer, request: ReadoutRequest, timeout: float = 1.0):
-    task = asyncio.ensure_future(sd.read(client.session, v.DEVICE, request, timeout))
+    task = asyncio.ensure_future(sd_client.read(client.session, v.DEVICE, request, timeout))
     await settle()
     iq = client.last()
     req = iq.find(q(v.SD, "req"))
@@ -239,7 +241,8 @@ def test_seqnr_unique_per_connection() -> None:
     async def scenario() -> list[int]:
         client = Peer(v.CLIENT)
         tasks = [
-            asyncio.ensure_future(sd.read(client.session, v.DEVICE, None, 0.05)) for _ in range(20)
+            asyncio.ensure_future(sd_client.read(client.session, v.DEVICE, None, 0.05))
+            for _ in range(20)
         ]
         await settle()
         seqnrs = [int(e.find(q(v.SD, "req")).get("seqnr")) for e in client.take()]
@@ -283,7 +286,7 @@ def req_iq(
 def test_device_answers_momentary_request_like_the_catalogue() -> None:
     async def scenario() -> list[ET.Element]:
         device = Peer("device@example.org/sim")
-        sd.SensorServer(device.xmpp, thermometer)
+        sd_device.SensorServer(device.xmpp, thermometer)
         device.deliver(req_iq(1))
         return device.take()
 
@@ -292,7 +295,7 @@ def test_device_answers_momentary_request_like_the_catalogue() -> None:
     assert result.find(q(v.SD, "accepted")).get("seqnr") == "1"
     fields = message.find(q(v.SD, "fields"))
     assert fields.get("done") == "true" and message.get("to") == v.CLIENT
-    parsed, _ = sd.parse_fields(fields)
+    parsed, _ = sd_wire.parse_fields(fields)
     # the device honours the category hint and fills in its default node
     assert [(f.name, f.node.node_id, f.raw) for f in parsed] == [
         ("Temperature", "Device01", "23.4")
@@ -302,7 +305,7 @@ def test_device_answers_momentary_request_like_the_catalogue() -> None:
 def test_device_rejections() -> None:
     async def scenario(server_kwargs: dict, request: str) -> ET.Element:
         device = Peer("concentrator@example.org/sim")
-        sd.SensorServer(device.xmpp, thermometer, **server_kwargs)
+        sd_device.SensorServer(device.xmpp, thermometer, **server_kwargs)
         device.deliver(request)
         return device.last()
 
@@ -318,7 +321,7 @@ def test_device_rejections() -> None:
     assert condition(unknown) == "item-not-found"
 
     def deny(requester, request):
-        raise sd.ReadoutRejected("forbidden", "Access denied.")
+        raise sd_device.ReadoutRejected("forbidden", "Access denied.")
 
     denied = asyncio.run(scenario({"authorize": deny}, req_iq(5)))
     assert condition(denied) == "forbidden"
@@ -334,7 +337,7 @@ def test_streaming_provider_marks_only_the_last_message_done() -> None:
 
     async def scenario(separate_done: bool) -> list[ET.Element]:
         device = Peer("device@example.org/sim")
-        sd.SensorServer(device.xmpp, provider, separate_done=separate_done)
+        sd_device.SensorServer(device.xmpp, provider, separate_done=separate_done)
         device.deliver(req_iq(7, "all='true'", kind="set"))
         await settle()
         return device.take()
@@ -354,7 +357,7 @@ def test_failing_provider_still_ends_the_readout() -> None:
 
     async def scenario() -> list[ET.Element]:
         device = Peer("device@example.org/sim")
-        sd.SensorServer(device.xmpp, provider)
+        sd_device.SensorServer(device.xmpp, provider)
         device.deliver(req_iq(8))
         await settle()
         return device.take()
@@ -369,7 +372,7 @@ def test_cancel_a_scheduled_readout() -> None:
 
     async def scenario() -> tuple[list[ET.Element], ET.Element, ET.Element]:
         device = Peer("device@example.org/sim")
-        sd.SensorServer(device.xmpp, thermometer)
+        sd_device.SensorServer(device.xmpp, thermometer)
         device.deliver(req_iq(8, f"all='true' when='{later}'"))
         queued = device.take()
         cancel = (
@@ -390,9 +393,9 @@ def test_cancel_a_scheduled_readout() -> None:
 def test_client_and_device_pair() -> None:
     async def scenario() -> Reading:
         client, device = Peer(v.CLIENT), Peer("device@example.org/sim")
-        sd.SensorServer(device.xmpp, thermometer, default_node="Device01")
+        sd_device.SensorServer(device.xmpp, thermometer, default_node="Device01")
         task = asyncio.ensure_future(
-            sd.read(client.session, "device@example.org/sim", ReadoutRequest(), 1.0)
+            sd_client.read(client.session, "device@example.org/sim", ReadoutRequest(), 1.0)
         )
         await pump(client, device)
         return await task

@@ -221,3 +221,26 @@ C17_FORM = f"""
     </field>
   </x>
 </iq>"""
+
+# 8.2 #20 refusals as a device built on slixmpp 1.17's xep_0325 plugin sends them: an iq
+# error with no <error> element, carrying setResponse with responseCode.  The plugin names the
+# real parameter in <parameter name> and the real node in <node nodeId>, but sets <error var>
+# to "Output" on every validation failure and timeout (control.py, _handle_set_req and
+# _event_comm_timeout); only a failure its device callback reports carries the real var.
+LEGACY = "thermostat@example.org/legacy"
+C20_UNKNOWN_PARAMETER = f"""
+<iq xmlns='jabber:client' type='error' id='{{id}}' from='{LEGACY}'>
+  <setResponse xmlns='{CTRL}' responseCode='NotFound'><parameter name='Setpoint' /><error var='Output'>Invalid field Setpoint</error></setResponse>
+</iq>"""
+C20_UNKNOWN_NODE = f"""
+<iq xmlns='jabber:client' type='error' id='{{id}}' from='{LEGACY}'>
+  <setResponse xmlns='{CTRL}' responseCode='NotFound'><node nodeId='Relay9' /><error var='Output'>Invalid nodeId Relay9</error></setResponse>
+</iq>"""
+C20_DEVICE_FAILED = f"""
+<iq xmlns='jabber:client' type='error' id='{{id}}' from='{LEGACY}'>
+  <setResponse xmlns='{CTRL}' responseCode='OtherError'><node nodeId='Relay2' /><parameter name='Setpoint' /><error var='Setpoint'>Value out of range</error></setResponse>
+</iq>"""
+C20_TIMEOUT = f"""
+<iq xmlns='jabber:client' type='error' id='{{id}}' from='{LEGACY}'>
+  <setResponse xmlns='{CTRL}' responseCode='OtherError'><node nodeId='Relay1' /><error var='Output'>Timeout.</error></setResponse>
+</iq>"""
