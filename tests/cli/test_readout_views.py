@@ -31,3 +31,12 @@ def test_watch_csv_writes_one_header_and_fails_if_any_round_failed(fleet, lab_en
     lines = result.stdout.splitlines()
     assert sum(line.startswith("jid,node,name") for line in lines) == 1
     assert result.code == 1  # the gone device failed in every round
+
+
+def test_csv_shows_values_as_the_device_sent_them(fleet, lab_env):
+    result = xiot("-o", "csv", "readout", "dev0001@xiot.test", "dev0003@xiot.test",
+                  env=lab_env)
+    assert result.code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert rows and all(r["value"] == r["raw"] for r in rows)  # "18.0" never becomes "18"
+    assert {"false", "true"} & {r["value"] for r in rows if r["name"] == "Output"}

@@ -35,7 +35,7 @@ def _silent_device(lab, ready: threading.Event, stop: threading.Event) -> None:
     from slixmpp.xmlstream.handler import Callback
     from slixmpp.xmlstream.matcher import StanzaPath
 
-    from xiot.iot.sensordata import register_stanzas
+    from xiot.iot.sensordata.stanzas import register_stanzas
 
     register_stanzas()
 

@@ -119,7 +119,11 @@ class _View:
         from xiot.output import STATUS_STYLES
 
         self.ctx = ctx
-        self.table = common.output_format(ctx) == "table"
+        fmt = common.output_format(ctx)
+        self.table = fmt == "table"
+        #: Text formats show each value as the device sent it ("18.0" stays "18.0"); JSON
+        #: keeps the typed value, with the device's text in ``raw``.
+        self.as_sent = fmt in ("table", "csv")
         self.wide = wide
         self.columns = columns
         self.env = common.runtime(ctx).env
@@ -197,6 +201,6 @@ async def _round(view, session, targets, request, concurrency) -> bool:  # type:
                                           concurrency):
             tally.add(reading.status, len(reading.fields))
             progress.advance(reading.status == "ok")
-            view.emit(reading_rows(reading))
+            view.emit(reading_rows(reading, as_sent=view.as_sent))
     view.end_round(tally, time.perf_counter() - started)
     return tally.failed > 0
