@@ -30,6 +30,7 @@ from xiot.iot.elements import error_info, flag
 from xiot.iot.model import Field, Reading, ReadingStatus, ReadoutRequest
 from xiot.iot.sensordata.stanzas import NS_PREFIX, q
 from xiot.iot.sensordata.wire import build_req, parse_failure, parse_fields, wanted
+from xiot.xmpp.iq import IqDispatcher
 
 if TYPE_CHECKING:
     from xiot.xmpp.session import Session
@@ -283,7 +284,8 @@ async def _exchange(
     build_req(iq["iot_req"].xml, session.seqnr, session.request)
     session.sent_at = _time.monotonic()
     try:
-        result = await owner.guard(iq.send(timeout=timeout))
+        # one handler for all outstanding readouts, replies found by id (xiot.xmpp.iq)
+        result = await owner.state(IqDispatcher).send(iq, timeout)
     except IqError as exc:
         return _iq_error_outcome(exc.iq)
     except IqTimeout:
@@ -430,7 +432,7 @@ async def cancel(owner: Session, jid: JID | str, seqnr: int, timeout: float = 10
     iq = owner.client.make_iq_get(ito=JID(jid))
     iq["iot_cancel"]["seqnr"] = seqnr
     try:
-        result = await owner.guard(iq.send(timeout=timeout))
+        result = await owner.state(IqDispatcher).send(iq, timeout)
     except (IqError, IqTimeout):
         return False
     return result.xml.find(q("cancelled")) is not None
