@@ -17,7 +17,7 @@ import pytest
 
 _ROOT = Path(tempfile.mkdtemp(prefix="xiot-tests-"))
 for _var, _sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"),
-                   ("XIOT_LAB_HOME", "labs")):
+                   ("XDG_CACHE_HOME", "cache"), ("XIOT_LAB_HOME", "labs")):
     os.environ[_var] = str(_ROOT / _sub)
 for _var in ("XIOT_PROFILE", "XIOT_CONFIG", "XIOT_JID", "XIOT_SERVER", "XIOT_PASSWORD",
              "XIOT_TLS", "XIOT_CA", "XIOT_TIMEOUT", "XIOT_OUTPUT", "XIOT_INSECURE", "NO_COLOR"):

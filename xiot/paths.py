@@ -20,3 +20,9 @@ def state_dir() -> Path:
     """``$XDG_STATE_HOME/xiot`` (``~/.local/state/xiot`` when unset): where labs live."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "xiot"
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/xiot`` (``~/.cache/xiot`` when unset): what can be rebuilt."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "xiot"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xiot.config.cache import ParsedFiles
 from xiot.errors import ConfigError
 from xiot.paths import config_dir
 
@@ -57,17 +58,25 @@ def config_paths(explicit: Path | None) -> list[Path]:
     return paths
 
 
-def read_config_file(path: Path) -> ConfigFile:
-    import yaml  # deferred: only commands that resolve settings pay for it
+def _parse_yaml(path: Path) -> Any:
+    import yaml  # deferred: only a file not in the cache pays for it
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: invalid YAML{where}", "Fix the file's syntax") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def read_config_file(path: Path, cache: ParsedFiles | None = None) -> ConfigFile:
+    data = cache.get(path) if cache is not None else None
+    if data is None:
+        data = _parse_yaml(path)
+        if cache is not None:
+            cache.put(path, data)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level", "See the README")
     profiles = data.get("profiles") or {}
@@ -113,8 +122,12 @@ def _check_profile_types(path: Path, name: str, body: dict[str, Any]) -> None:
 
 
 def read_all(explicit: Path | None = None) -> list[ConfigFile]:
-    """Every config file, parsed once per command (they are read on every start)."""
-    return [read_config_file(path) for path in config_paths(explicit)]
+    """Every config file, parsed once per command, or taken from the parse cache when the
+    file has not changed since (see ``xiot.config.cache``)."""
+    cache = ParsedFiles()
+    files = [read_config_file(path, cache) for path in config_paths(explicit)]
+    cache.save()
+    return files
 
 
 def load_profiles(files: list[ConfigFile]) -> dict[str, tuple[dict[str, Any], ConfigFile]]:
