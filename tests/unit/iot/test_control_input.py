@@ -131,3 +131,13 @@ def test_device_refuses_nan_for_a_double_even_inside_its_range() -> None:
         param = reply.find(f"{{jabber:client}}error/{{{v.CTRL}}}paramError")
         assert param is not None and param.get("var") == "Setpoint"
     assert applied == []
+
+
+def test_booleans_are_accepted_as_people_and_tables_write_them():
+    from xiot.iot.actions import boolean_text, infer_type
+
+    for word, wire in (("yes", "true"), ("On", "true"), ("1", "true"), ("true", "true"),
+                       ("no", "false"), ("OFF", "false"), ("0", "false"), ("false", "false")):
+        assert boolean_text(word) == wire
+    assert boolean_text("maybe") == "maybe"  # left for the type check to name
+    assert infer_type("yes") == "boolean" and infer_type("1") == "int"

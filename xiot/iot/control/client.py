@@ -12,6 +12,7 @@ import math
 import time as _time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from slixmpp import JID
@@ -83,7 +84,7 @@ async def set_parameters(
         raise UsageError("nothing to set", "give at least one NAME[:TYPE]=VALUE")
     check_finite(params)
     targets = _node_list(node, nodes)
-    return await _send_set(
+    result = await _send_set(
         owner,
         JID(jid),
         targets,
@@ -92,6 +93,10 @@ async def set_parameters(
         lang,
         lambda el: build_set(el, params, targets, tokens=tokens),
     )
+    if result.ok and result.acknowledged and not result.applied_parameters:
+        # An empty setResponse accepts the request as a whole: all of it was applied.
+        result = replace(result, applied_parameters=tuple(p.name for p in params))
+    return result
 
 
 async def submit_form(
