@@ -23,7 +23,8 @@ def test_one_device_is_one_line_on_a_terminal_and_yes_means_true(fleet, lab_env)
 
 
 def test_a_fleet_from_stdin_gets_one_record_per_device_and_fails_if_any_did(fleet, lab_env):
-    devices = "dev0013@xiot.test\ndev0018@xiot.test\ndev0001@xiot.test\n"  # two relays, a thermometer
+    # two relays and a thermometer
+    devices = "dev0013@xiot.test\ndev0018@xiot.test\ndev0001@xiot.test\n"
     result = xiot("control", "set", "-f", "-", "Output=on", env=lab_env, stdin=devices)
     records = {r["jid"].split("/")[0]: r for r in result.ndjson()}
     assert set(records) == {"dev0013@xiot.test", "dev0018@xiot.test", "dev0001@xiot.test"}

@@ -74,3 +74,12 @@ def test_completion_of_profile_names_and_categories(lab):
     assert "testlab" in complete("xiot --profile test", 2)
     assert complete("xiot readout --types momentary,hist", 3)[0].startswith("momentary,hist")
     assert "identity" in complete("xiot readout --types ide", 3)
+
+
+def test_a_session_told_where_to_connect_needs_no_dns_library():
+    """--server (the lab's profiles) plans no look-up, so dnspython is not imported."""
+    code = ("import sys; import xiot.xmpp.session, xiot.iot.readout; "
+            "print(sorted(m for m in ('dns', 'aiodns') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]"

@@ -26,7 +26,7 @@ from xml.sax.saxutils import quoteattr
 
 from xiot.probes.report import Check, Status
 from xiot.probes.tls import TlsInfo, handshake_info, probe_context
-from xiot.xmpp.dns import Endpoint
+from xiot.xmpp.endpoints import Endpoint
 
 STREAM_NS = "http://etherx.jabber.org/streams"
 STREAM_ERROR_NS = "urn:ietf:params:xml:ns:xmpp-streams"

@@ -20,7 +20,7 @@ from cryptography import x509
 
 from xiot.probes import certs
 from xiot.probes.report import Check, Status
-from xiot.xmpp.dns import Endpoint
+from xiot.xmpp.endpoints import Endpoint
 
 ALPN = {"client": "xmpp-client", "server": "xmpp-server"}
 _OLD_VERSIONS = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})

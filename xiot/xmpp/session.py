@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from xiot.config import Settings, fetch_password
 from xiot.errors import AuthError, ConfigError, ConnectError, Timeout, TLSError, XiotError
-from xiot.xmpp.dns import Endpoint
+from xiot.xmpp.endpoints import Endpoint
 from xiot.xmpp.jid import parse_jid
 
 if TYPE_CHECKING:

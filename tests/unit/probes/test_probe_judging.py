@@ -25,7 +25,7 @@ from xiot.probes.stream import (
     stream_checks,
 )
 from xiot.probes.web import parse_jrd, parse_xrd
-from xiot.xmpp.dns import Endpoint
+from xiot.xmpp.endpoints import Endpoint
 
 OLD_SERVER = """<stream:features xmlns:stream='http://etherx.jabber.org/streams'>
   <starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>
