@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID, ObjectIdentifier
@@ -418,6 +419,11 @@ def group_by_fingerprint(
 # -- trust ---------------------------------------------------------------------------------
 
 
+#: Why a chain is not trusted, in the terms an operator acts on (see ``explain_untrusted``).
+TrustReason = Literal["self-signed", "unknown-issuer", "untrusted-root", "expired",
+                      "not-yet-valid", "invalid", "no-anchors"]
+
+
 @dataclass(frozen=True)
 class TrustResult:
     """Whether the chain leads to a trust anchor (names are not considered here)."""
@@ -426,8 +432,10 @@ class TrustResult:
     store: str
     #: Subjects of the verified path, leaf first (empty when untrusted).
     path: tuple[str, ...] = ()
+    #: What is wrong, in words (``None`` when trusted).
     error: str | None = None
     elapsed_ms: float = 0.0
+    reason: TrustReason | None = None
 
 
 def verify_chain(
@@ -449,9 +457,9 @@ def verify_chain(
     roots = tuple(anchors) if anchors is not None else system_trust_store()
     label = store_name or ("system" if anchors is None else "custom")
     if not chain:
-        return TrustResult(False, label, error="no certificate to verify")
+        return TrustResult(False, label, error="no certificate to verify", reason="invalid")
     if not roots:
-        return TrustResult(False, label, error="the trust store is empty")
+        return TrustResult(False, label, error="the trust store is empty", reason="no-anchors")
     builder = (
         v.PolicyBuilder()
         .store(_store(roots))
@@ -465,10 +473,74 @@ def verify_chain(
     try:
         verified = builder.build_client_verifier().verify(chain[0], list(chain[1:]))
     except v.VerificationError as exc:
-        return TrustResult(False, label, error=_first_line(exc),
+        reason, text = explain_untrusted(chain, roots, label, _first_line(exc), now)
+        return TrustResult(False, label, error=text, reason=reason,
                            elapsed_ms=(time.perf_counter() - started) * 1000)
     path = tuple(cert.subject.rfc4514_string() for cert in verified.chain)
     return TrustResult(True, label, path, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+
+def explain_untrusted(
+    chain: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    store: str,
+    library_text: str,
+    now: dt.datetime | None = None,
+) -> tuple[TrustReason, str]:
+    """Why ``chain`` does not lead to one of ``roots``, as an operator would act on it.
+
+    cryptography's verifier says only that the path search found nothing ("candidates
+    exhausted"), which reads the same for a self-signed certificate, a server that does not
+    send its intermediate and an expired certificate.  Walking up the chain as sent tells them
+    apart: the first certificate out of its validity period, a self-signed leaf, a root that
+    is not in the store, or an issuer that is neither sent nor in the store.
+    """
+    moment = now or dt.datetime.now(dt.UTC)
+    anchors = {root.subject for root in roots}
+    sent = list(chain[1:])
+    current = chain[0]
+    for _ in range(len(chain) + 1):
+        name = current.subject.rfc4514_string() or "no subject"
+        what = ("the server's certificate" if current is chain[0]
+                else "the intermediate certificate") + f" ({name})"
+        if moment > current.not_valid_after_utc:
+            stamp = current.not_valid_after_utc.strftime("%Y-%m-%d")
+            return "expired", f"{what} expired on {stamp}: renew it"
+        if moment < current.not_valid_before_utc:
+            stamp = current.not_valid_before_utc.strftime("%Y-%m-%d")
+            return "not-yet-valid", f"{what} is not valid before {stamp} (check the clocks)"
+        if current.issuer in anchors:
+            break  # the path reaches the store; something else is wrong (said below)
+        if _self_issued(current):
+            if current is chain[0]:
+                return "self-signed", (f"{what} is self-signed, so no CA vouches for it: "
+                                       "install a CA-issued certificate (or pass --ca with "
+                                       "this one if you trust it)")
+            return "untrusted-root", (f"the chain ends at the root {name}, which the {store} "
+                                      "trust store does not hold (pass --ca if it is your "
+                                      "own CA)")
+        issuer = next((cert for cert in sent if cert.subject == current.issuer
+                       and cert is not current), None)
+        if issuer is None:
+            wanted = current.issuer.rfc4514_string() or "an unnamed issuer"
+            return "unknown-issuer", (
+                f"{what} was issued by {wanted}, which the server did not send and the "
+                f"{store} trust store does not hold: the server probably does not send its "
+                "intermediate certificate (configure the full chain), or the issuing CA is "
+                "not trusted here")
+        current = issuer
+    return "invalid", f"the chain does not verify: {library_text}"
+
+
+def _self_issued(cert: x509.Certificate) -> bool:
+    """Subject equals issuer and the certificate's own key verifies its signature."""
+    if cert.subject != cert.issuer:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 #: Verification stores by trust-anchor tuple: building one from the system's ~150 roots costs
@@ -524,13 +596,14 @@ def trust_check(domain: str, trust: TrustResult, endpoint: str | None = None) ->
     if trust.trusted:
         message = f"chain verified against the {trust.store} trust store"
     else:
-        message = f"chain not trusted ({trust.store} store): {trust.error}"
+        message = f"not trusted: {trust.error}"
     return Check(domain, "tls.trust", "ok" if trust.trusted else "fail", trust.elapsed_ms,
-                 message, endpoint, {"store": trust.store, "path": list(trust.path)})
+                 message, endpoint, {"store": trust.store, "path": list(trust.path),
+                                     "reason": trust.reason})
 
 
 def same_certificate_check(domain: str, fingerprints: Mapping[str, str]) -> Check:
-    """``tls.same-cert``: warn when endpoints of one domain present different certificates."""
+    """``tls.same-cert``: a note when endpoints of one domain present different certificates."""
     groups = group_by_fingerprint(fingerprints)
     details = {"fingerprints": {fp: list(eps) for fp, eps in groups.items()}}
     if not groups:
@@ -540,8 +613,11 @@ def same_certificate_check(domain: str, fingerprints: Mapping[str, str]) -> Chec
         return Check(domain, "tls.same-cert", "ok", None,
                      f"all {len(fingerprints)} endpoint(s) present the same certificate",
                      None, details)
+    # Each certificate is judged on its own (trust, name, expiry) where it is served, so
+    # different ones across endpoints are worth knowing (a port with an old certificate) but
+    # need no action by themselves.
     smallest = min(groups.values(), key=len)
-    return Check(domain, "tls.same-cert", "warn", None,
+    return Check(domain, "tls.same-cert", "note", None,
                  f"{len(groups)} different certificates across endpoints; "
                  f"e.g. {', '.join(smallest)} differ(s) from the rest", None, details)
 

@@ -8,8 +8,9 @@ again, and a polite close.  Every phase is timed and bounded by a deadline, and 
 recorded as data (``StreamProbe.error``) rather than raised, because one broken endpoint is a
 finding, not a reason to stop probing the others.
 
-The XML is read with an incremental parser over a byte budget; documents that declare a DTD
-are refused (RFC 6120 section 11.1 forbids them, and entity expansion is an attack).
+The XML is read with ``xiot.xmlsafe``'s incremental parser over a byte budget; documents that
+declare a DTD or entities are refused (RFC 6120 section 11.1 forbids them, and entity
+expansion is an attack).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from xml.sax.saxutils import quoteattr
 
 from xiot.probes.report import Check, Status
 from xiot.probes.tls import TlsInfo, handshake_info, probe_context
+from xiot.xmlsafe import PullParser, UnsafeXml, XmlError
 from xiot.xmpp.dns import Endpoint
 
 STREAM_NS = "http://etherx.jabber.org/streams"
@@ -144,7 +146,7 @@ class StreamReader:
                  sock: socket.socket | None = None) -> None:
         self._reader = reader
         self._sock = sock
-        self._parser = ET.XMLPullParser(events=("start", "end"))
+        self._parser = PullParser()
         self._depth = 0
         self._budget = budget
         self._pending: list[tuple[str, ET.Element]] = []
@@ -165,13 +167,13 @@ class StreamReader:
             self._budget -= len(data)
             if self._budget < 0:
                 raise StreamClosed(f"the server sent more than {MAX_STREAM_BYTES} bytes")
-            if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-                raise StreamClosed("the server sent a DTD, which XMPP forbids")
             try:
                 self._parser.feed(data)
-                self._pending.extend(self._parser.read_events())  # type: ignore[arg-type]
-            except ET.ParseError as exc:
-                raise StreamClosed(f"the server sent malformed XML ({exc})") from None
+            except UnsafeXml as exc:
+                raise StreamClosed(f"the server sent XML that XMPP forbids: {exc}") from None
+            except XmlError as exc:
+                raise StreamClosed(f"the server sent malformed XML: {exc}") from None
+            self._pending.extend(self._parser.read_events())
 
     async def read_header(self, deadline: float) -> StreamHeader:
         """Wait for the peer's stream header."""
@@ -485,11 +487,10 @@ def _after_tls_checks(probe: StreamProbe, add: Any) -> None:
         status, message = judge_mechanisms(features, tls_version)
         add("sasl.mechanisms", status, message, mechanisms=list(features.mechanisms),
             channel_bindings=list(features.channel_bindings))
-        sm = features.has("sm") or features.has("sm2")
-        add("stream.sm", "ok" if sm else "warn",
-            "stream management (XEP-0198) offered" if sm else
-            "no stream management (XEP-0198) before login: devices on flaky links lose "
-            "stanzas (it may appear only after authentication)")
+        if offers_sm(features.names):
+            # Servers normally offer it only after authentication (judged with --login, by
+            # the runner); one that offers it earlier has certainly got it.
+            add("stream.sm", "ok", "stream management (XEP-0198) offered before login")
     else:
         status, message = judge_s2s(features)
         add("s2s.auth", status, message, mechanisms=list(features.mechanisms),
@@ -501,6 +502,19 @@ def _after_tls_checks(probe: StreamProbe, add: Any) -> None:
 def _header_details(header: StreamHeader) -> dict[str, Any]:
     return {"from": header.from_, "version": header.version, "id": header.id,
             "lang": header.lang}
+
+
+def offers_sm(names: tuple[str, ...] | list[str]) -> bool:
+    """Whether stream features (by friendly name) include stream management (XEP-0198)."""
+    return "sm" in names or "sm2" in names
+
+
+def judge_sm_after_login(names: tuple[str, ...] | list[str]) -> tuple[Status, str]:
+    """Stream management after authentication: advice, since XMPP works without it."""
+    if offers_sm(names):
+        return "ok", "stream management (XEP-0198) offered after login"
+    return "note", ("no stream management (XEP-0198) after login: devices on flaky links "
+                    "may lose stanzas (Prosody: enable mod_smacks)")
 
 
 def judge_header(header: StreamHeader, domain: str) -> tuple[Status, str]:
@@ -528,7 +542,8 @@ def judge_pre_tls_features(features: Features) -> tuple[Status, str]:
 
 
 def judge_mechanisms(features: Features, tls_version: str | None) -> tuple[Status, str]:
-    """SASL after TLS: SCRAM wanted; ``-PLUS`` (channel binding) wanted, with a usable type.
+    """SASL after TLS: SCRAM wanted (``warn`` without); ``-PLUS`` (channel binding) with a
+    usable type is hardening advice (``note`` without).
 
     tls-unique is undefined for TLS 1.3 (RFC 9266), so on 1.3 a server that advertises only
     tls-unique cannot bind channels at all.
@@ -541,10 +556,12 @@ def judge_mechanisms(features: Features, tls_version: str | None) -> tuple[Statu
         return "warn", f"{listed}: no SCRAM mechanism (passwords reach the server)"
     plus = [m for m in mechanisms if m.endswith("-PLUS")]
     if not plus:
-        return "warn", f"{listed}: no SCRAM-*-PLUS, so no channel binding"
+        return "note", (f"{listed}: no SCRAM-*-PLUS, so no channel binding (hardening: it "
+                        "stops a man in the middle who holds a trusted certificate)")
     bindings = features.channel_bindings
     if tls_version == "TLSv1.3" and bindings and set(bindings) <= {"tls-unique"}:
-        return "warn", f"{listed}: only tls-unique advertised, which TLS 1.3 does not define"
+        return "note", (f"{listed}: only tls-unique advertised, which TLS 1.3 does not define "
+                        "(advertise tls-exporter or tls-server-end-point)")
     shown = f" (channel binding: {', '.join(bindings)})" if bindings else ""
     return "ok", f"{listed}{shown}"
 

@@ -161,11 +161,16 @@ def tls_checks(
         if error is None:
             return (), None
         return (Check(domain, "tls.handshake", "fail", None, error, label),), None
-    status: Status = "warn" if info.version in _OLD_VERSIONS else "ok"
     alpn = info.alpn or "none negotiated"
     message = (f"{info.version} {info.cipher} ({info.bits} bits), ALPN {alpn}, SNI {info.sni}")
-    if status == "warn":
+    status: Status = "ok"
+    if info.version in _OLD_VERSIONS:
+        status = "warn"
         message += "; TLS older than 1.2 is deprecated (RFC 8996)"
+    elif endpoint.direct_tls and not info.alpn:
+        # XEP-0368 asks for ALPN on direct TLS; it matters once the port is shared (443).
+        status = "note"
+        message += f"; the server chose no ALPN protocol (XEP-0368 asks for {ALPN[endpoint.kind]})"
     details = {"version": info.version, "cipher": info.cipher, "bits": info.bits,
                "alpn": info.alpn, "alpn_offered": list(info.alpn_offered), "sni": info.sni,
                "chain_length": len(info.chain)}

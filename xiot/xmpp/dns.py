@@ -612,9 +612,14 @@ async def _gather_or_cancel(*awaitables: Awaitable[T]) -> list[T]:
 # -- discovery -----------------------------------------------------------------------------
 
 
-def _nameservers(resolver: tuple[str, int] | Sequence[tuple[str, int]] | None) -> tuple[
+def nameservers_for(resolver: tuple[str, int] | Sequence[tuple[str, int]] | None) -> tuple[
     Nameserver, ...
 ]:
+    """``resolver`` (one ``(ip, port)``, several, or ``None`` for the system's) as nameservers.
+
+    A caller that makes many look-ups (a probe run) resolves this once and passes the result,
+    so that every look-up goes to the same servers.
+    """
     if resolver is None:
         return system_nameservers()
     if len(resolver) == 2 and isinstance(resolver[0], str):
@@ -629,6 +634,7 @@ async def discover(
     timeout: float = DEFAULT_TIMEOUT,
     kinds: Sequence[Kind] = ("client", "server"),
     rng: random.Random | None = None,
+    validated: bool = False,
 ) -> DnsReport:
     """Resolve the XMPP endpoints of ``domain`` for ``kinds``.
 
@@ -637,10 +643,12 @@ async def discover(
     then host lookups run together, so the whole takes at most about twice ``timeout``.
     Endpoints come in connection order: per kind, the merged STARTTLS and direct-TLS SRV order,
     then each target's IPv6 addresses before its IPv4 ones.  A malformed ``domain`` raises
-    ``UsageError`` before any query is sent.
+    ``UsageError`` before any query is sent; ``validated=True`` says the caller has already
+    passed it through ``validate_domain`` (a probe run checks each domain once, up front).
     """
-    domain = validate_domain(domain)
-    nameservers = _nameservers(resolver)
+    if not validated:
+        domain = validate_domain(domain)
+    nameservers = nameservers_for(resolver)
     started = time.perf_counter()
     services = [name for name, info in SERVICES.items() if info.kind in kinds]
     srv = await _gather_or_cancel(
