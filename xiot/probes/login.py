@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from xiot.probes.judge import judge_sm_after_login
 from xiot.probes.report import Check
-from xiot.probes.stream import FEATURE_NAMES, judge_sm_after_login
+from xiot.probes.stream import FEATURE_NAMES
 
 if TYPE_CHECKING:
     from xiot.config import Settings

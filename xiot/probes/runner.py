@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING
 from xiot.fanout import bounded
 from xiot.probes import certs
 from xiot.probes.dns import dns_checks
+from xiot.probes.judge import stream_checks
 from xiot.probes.report import Check, ProbeResult
-from xiot.probes.stream import probe_stream, stream_checks
+from xiot.probes.stream import probe_stream
 from xiot.probes.tls import TrustPolicy, tls_checks
 from xiot.xmpp.dns import Kind, Nameserver, discover, nameservers_for, validate_domain
 

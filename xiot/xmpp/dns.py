@@ -23,10 +23,17 @@ every domain: an unreachable resolver (no answer within the timeout, or a refuse
 question raises ``ResolverGarbage``; both are ``ConnectError`` (exit code 4).  Per-name
 problems (NXDOMAIN, NODATA, SERVFAIL, REFUSED for one name) are data in the results.
 
-We send queries with ``dns.asyncquery`` rather than through ``dns.asyncresolver.Resolver``
-(which is used only to read the system's nameservers): the resolver silently drops malformed
-or mismatched replies as a defence against spoofing, so a resolver that answers garbage would
-look exactly like one that does not answer at all.
+We send queries with dnspython's async query functions (``dns.asyncquery.udp``/``tcp``),
+which tell the cases apart by exception type (``dns.exception.Timeout`` for silence,
+``FormError``/``BadResponse`` and friends for an answer that is not one), rather than through
+``dns.asyncresolver.Resolver``, which is used only to read the system's nameservers: the
+resolver drops malformed and mismatched replies as a defence against spoofing and retries, so
+a resolver that answers garbage looks exactly like one that does not answer at all (measured
+with dnspython 2.9 against the lab DNS server: ``LifetimeTimeout`` after the full lifetime
+for garbage, a wrong id and silence alike; ``test_garbage_answers_raise_a_clear_error`` needs
+garbage reported at once).  What this module adds around the query functions: a connected UDP
+socket (an ICMP "port unreachable" is a refusal at once, not a timeout), resends within the
+budget (``udp()`` sends once), TCP after a truncated answer, and the nameservers in turn.
 """
 
 from __future__ import annotations

@@ -17,17 +17,15 @@ from xiot.probes.certs import (
     fingerprint,
     group_by_fingerprint,
     identity_check,
-    load_ca_file,
     load_chain,
     match_dns_id,
     match_identity,
     presented_identifiers,
     same_certificate_check,
     srv_id_services,
-    trust_check,
     validity_check,
-    verify_chain,
 )
+from xiot.probes.trust import load_ca_file, trust_check, verify_chain
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 

@@ -12,22 +12,19 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from xiot.errors import UsageError
-from xiot.probes.render import nagios, openmetrics, table_rows
-from xiot.probes.report import Check, ProbeResult
-from xiot.probes.runner import GROUPS, ProbeOptions, changes, check_runnable
-from xiot.probes.stream import (
-    StreamHeader,
-    StreamProbe,
+from xiot.probes.judge import (
     judge_compression,
     judge_header,
     judge_mechanisms,
     judge_pre_tls_features,
     judge_s2s,
     judge_sm_after_login,
-    parse_features,
-    parse_stream_error,
     stream_checks,
 )
+from xiot.probes.render import nagios, openmetrics, table_rows
+from xiot.probes.report import Check, ProbeResult
+from xiot.probes.runner import GROUPS, ProbeOptions, changes, check_runnable
+from xiot.probes.stream import StreamHeader, StreamProbe, parse_features, parse_stream_error
 from xiot.probes.web import parse_jrd, parse_xrd
 from xiot.xmpp.dns import Endpoint
 
