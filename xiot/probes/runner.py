@@ -11,7 +11,7 @@ Everything a domain itself gets wrong is a ``Check`` in its ``ProbeResult``.
 
 What a run shares is built once per run, not per domain or per connection: the trust policy,
 the nameservers (``--resolver``, used by every look-up: SRV, addresses, HTTP hosts, the
-login) and the HTTP client with its TLS context.  Each domain is validated once, up front.
+login) and the HTTP client's TLS context.  Each domain is validated once, up front.
 """
 
 from __future__ import annotations
@@ -133,8 +133,7 @@ async def _run_context(options: ProbeOptions) -> AsyncIterator[_Run]:
         return
     from xiot.probes.webclient import WebClient
 
-    async with WebClient(nameservers, options.timeout, options.ca) as web:
-        yield _Run(policy, nameservers, web)
+    yield _Run(policy, nameservers, WebClient(nameservers, options.timeout, options.ca))
 
 
 async def probe_domain(domain: str, options: ProbeOptions,
@@ -157,11 +156,7 @@ async def _probe(domain: str, options: ProbeOptions, run: _Run) -> ProbeResult:
         tasks.append(asyncio.ensure_future(_endpoint_checks(domain, report.endpoints,
                                                             options, run.policy)))
     if run.web is not None:
-        from xiot.probes.web import web_checks
-
-        tasks.append(asyncio.ensure_future(web_checks(
-            domain, client=run.web, base=options.web_base, bosh=options.wants("web.bosh"),
-            websocket=options.wants("web.websocket"))))
+        tasks.append(asyncio.ensure_future(_web_checks(domain, options, run.web)))
     login = options.login is not None and (options.wants_group("login")
                                            or options.wants("stream.sm"))
     if login:
@@ -175,6 +170,16 @@ async def _probe(domain: str, options: ProbeOptions, run: _Run) -> ProbeResult:
             check.id == "stream.sm" for check in checks):
         checks.append(_sm_not_checked(domain, login))
     return ProbeResult(domain, tuple(c for c in checks if options.wants(c.id)))
+
+
+async def _web_checks(domain: str, options: ProbeOptions, web: WebClient
+                      ) -> tuple[Check, ...]:
+    from xiot.probes.web import web_checks
+
+    async with web.for_domain() as client:
+        return await web_checks(domain, client=client, base=options.web_base,
+                                bosh=options.wants("web.bosh"),
+                                websocket=options.wants("web.websocket"))
 
 
 def _sm_not_checked(domain: str, login: bool) -> Check:

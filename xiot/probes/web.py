@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import json
 import os
@@ -65,12 +66,16 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1024)
 def _plaintext(url: str) -> bool:
     """``http:``/``ws:`` to anything but loopback exposes the stream (and passwords)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False  # not a URL at all: its probe fails and says so
     if parts.scheme not in ("http", "ws"):
         return False
-    host = parts.hostname or ""
     return not (host == "localhost" or (_is_ip(host) and ipaddress.ip_address(host).is_loopback))
 
 

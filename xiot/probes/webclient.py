@@ -18,12 +18,17 @@ its frames, the ``Sec-WebSocket-Accept`` check).  What stays here is what a prob
 * **Redirects by hand** (at most ``MAX_REDIRECTS``): ``--web-base`` sends the first request to
   another address with the domain in the ``Host`` header, and that header must not follow a
   redirect to another origin; aiohttp would keep it.
-* One request per connection (``force_close``), so every check times its own connect.
+* **Connections live as long as one domain's checks** (``for_domain``): a BOSH session and
+  its terminate, or host-meta and a BOSH URL on the same host, share a kept-alive connection,
+  as a browser's would, which spares the server and us a handshake each; no connection is
+  ever shared between two domains, so what one server leaves on a connection cannot spoil
+  another domain's verdict.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import socket
 import ssl
 import time
@@ -94,9 +99,10 @@ class ProbeResolver(AbstractResolver):
 
 
 class WebClient:
-    """One per probe run: one TLS context, one aiohttp session, the probe's resolver.
+    """The probe's HTTP client: one TLS context and resolver per run, connections per domain.
 
-    Use as ``async with WebClient(nameservers, timeout, ca) as client``.
+    Make one per run, then ``async with client.for_domain() as http`` for each domain (or use
+    the run's client itself as ``async with WebClient(...) as http``).
     """
 
     def __init__(self, nameservers: Sequence[Nameserver], timeout: float,
@@ -106,9 +112,16 @@ class WebClient:
         self._resolver = ProbeResolver(nameservers, timeout)
         self._session: aiohttp.ClientSession | None = None
 
+    def for_domain(self) -> WebClient:
+        """A client for one domain's checks: this run's TLS context and resolver, its own
+        connections (open it with ``async with``)."""
+        twin = copy.copy(self)
+        twin._session = None
+        return twin
+
     async def __aenter__(self) -> WebClient:
-        connector = aiohttp.TCPConnector(ssl=self.context, resolver=self._resolver,
-                                         force_close=True, limit=0, use_dns_cache=True)
+        connector = aiohttp.TCPConnector(ssl=self.context, resolver=self._resolver, limit=0,
+                                         keepalive_timeout=self.timeout, use_dns_cache=True)
         self._session = aiohttp.ClientSession(
             connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
             auto_decompress=False, read_bufsize=READ_CHUNK, max_line_size=MAX_HEADER_LINE,
@@ -151,6 +164,8 @@ class WebClient:
             raise HttpFailure(f"no answer within {limit:g}s") from None
         except aiohttp.ClientError as exc:
             raise HttpFailure(error_text(exc)) from None
+        except (OSError, ValueError) as exc:  # e.g. a Location header that is no URL
+            raise HttpFailure(str(exc) or type(exc).__name__) from None
         raise HttpFailure(f"more than {MAX_REDIRECTS} redirects")
 
     async def _exchange(self, url: str, method: str, body: bytes, headers: dict[str, str]
@@ -179,11 +194,14 @@ class WebClient:
             raise HttpFailure(f"bad upgrade answer: {exc.message}") from None
         except aiohttp.ClientError as exc:
             raise HttpFailure(error_text(exc)) from None
+        except (OSError, ValueError) as exc:
+            raise HttpFailure(str(exc) or type(exc).__name__) from None
 
 
 async def read_capped(response: aiohttp.ClientResponse) -> bytes:
     """The body, or ``HttpFailure`` once it is known to exceed ``MAX_BODY``."""
     if response.content_length is not None and response.content_length > MAX_BODY:
+        response.close()
         raise HttpFailure(f"body larger than {MAX_BODY} bytes "
                           f"(Content-Length {response.content_length})")
     body = bytearray()
@@ -193,12 +211,18 @@ async def read_capped(response: aiohttp.ClientResponse) -> bytes:
             return bytes(body)
         body += piece
         if len(body) > MAX_BODY:
+            response.close()  # the rest is never read: the connection cannot be reused
             raise HttpFailure(f"body larger than {MAX_BODY} bytes")
 
 
 def _check_url(url: str, schemes: tuple[str, ...]) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in schemes or not parts.hostname:
+    """``HttpFailure`` for a URL we will not fetch (a server wrote it, so it may be anything)."""
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in schemes and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:
+        usable = False
+    if not usable:
         raise HttpFailure(f"unsupported URL {url!r}")
 
 

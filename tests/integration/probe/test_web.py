@@ -72,6 +72,12 @@ class Canned:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000000\r\n\r\nxx")
         elif path == "/laughs":
             writer.write(_answer("200 OK", LAUGHS))
+        elif path.startswith("/badlinks/"):
+            links = "".join(f"<Link rel='urn:xmpp:alt-connections:{rel}' href='{href}'/>"
+                            for rel, href in (("xbosh", "http://[bad/bosh"),
+                                              ("websocket", "ws://127.0.0.1:99999/ws")))
+            document = f"<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>{links}</XRD>"
+            writer.write(_answer("200 OK", document.encode()))
         elif path == "/dtd-host-meta":
             writer.write(_answer("200 OK", b"<!DOCTYPE XRD>" + XRD))
         elif path.startswith("/redirect"):
@@ -133,6 +139,18 @@ def test_a_dtd_in_a_bosh_body_or_host_meta_is_refused() -> None:
     bosh, meta = run(go())
     assert bosh.status == "fail" and "DTD" in bosh.message, bosh.message
     assert meta.status == "fail" and "DTD" in meta.message, meta.message
+
+
+def test_links_that_are_not_urls_fail_their_checks_without_stopping_the_probe() -> None:
+    async def go() -> list:
+        async with serving(Canned().handle) as port, WebClient((), 5.0) as client:
+            return list(await web.web_checks("x.test", client=client,
+                                             base=f"http://127.0.0.1:{port}/badlinks"))
+
+    found = {(c.id, c.endpoint): c for c in run(go())}
+    assert found[("web.bosh", "http://[bad/bosh")].status == "fail"
+    assert found[("web.websocket", "ws://127.0.0.1:99999/ws")].status == "fail"
+    assert "unsupported URL" in found[("web.bosh", "http://[bad/bosh")].message
 
 
 def test_the_host_override_does_not_follow_a_redirect() -> None:
