@@ -36,6 +36,15 @@ processes and both through the same delaying proxy (and, for xiot, the delayed D
 
     python bench/probe.py [--domains 100] [--rtt-ms 50] [--concurrency N] [--sample 10]
                           [--singles N] [--repeat 3]
+
+``--web`` measures something else instead: the probe's own CPU for the HTTP checks (both
+host-meta documents from a small host-meta server, a BOSH session and a WebSocket stream per
+domain, against the same Prosody on loopback, no emulated latency): the CPU of ``--only web``
+rounds minus that of ``--only dns`` rounds (DNS runs in both), per HTTP endpoint, once with
+host-meta over plain HTTP and once over HTTPS (a certificate from the bench CA, trusted through
+a bundle of the system's roots and that CA, given as ``--ca``).  It prints the figures last;
+the script runs with whatever ``xiot`` is importable, so the same command compares two
+versions of the probe (``PYTHONPATH=OTHER_CHECKOUT python bench/probe.py --web``).
 """
 
 from __future__ import annotations
@@ -54,7 +63,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -361,6 +370,123 @@ def measure(domains: list[str], options: ProbeOptions, rtt_ms: float, singles: i
                  [t for t, _ in runs], sum(f for _, f in runs), cpu)
 
 
+def _pages_main(http_port: int, cert: Path | None, conn: Connection) -> None:
+    """Child process: serve host-meta (HTTPS with ``cert``/``.key`` given) until told to
+    stop, so that its CPU is not counted as the probe's."""
+    import ssl
+
+    context = None
+    if cert is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, cert.with_suffix(".key"))
+    server = _host_meta_server(http_port, context)
+    conn.send(server.server_address[1])
+    with contextlib.suppress(EOFError, OSError):
+        conn.recv()
+    server.shutdown()
+    server.server_close()
+
+
+def _host_meta_server(http_port: int, context: Any = None) -> Any:
+    """A threaded HTTP(S) server answering both host-meta forms (any Host) with Prosody's
+    BOSH and WebSocket URLs; the caller shuts it down."""
+    import http.server
+    import json
+    import threading
+
+    base = f"{LOOPBACK}:{http_port}"
+    bosh, ws = f"http://{base}/http-bind", f"ws://{base}/xmpp-websocket"
+    xrd = ("<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>"
+           f"<Link rel='urn:xmpp:alt-connections:xbosh' href='{bosh}'/>"
+           f"<Link rel='urn:xmpp:alt-connections:websocket' href='{ws}'/></XRD>").encode()
+    jrd = json.dumps({"links": [{"rel": "urn:xmpp:alt-connections:xbosh", "href": bosh},
+                                {"rel": "urn:xmpp:alt-connections:websocket", "href": ws}]})
+
+    class HostMeta(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = jrd.encode() if self.path.endswith(".json") else xrd
+            self.send_response(200)
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the probe hangs up once it has the body
+                self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(http.server.ThreadingHTTPServer):
+        request_queue_size = 1024  # every domain asks at once
+
+    server = Server((LOOPBACK, 0), HostMeta)
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _https_for_pages(directory: Path) -> tuple[Path, Path]:
+    """A certificate for the host-meta pages (127.0.0.1, from the bench CA) and a trust
+    bundle: the system's roots plus the bench CA, as a real store would be."""
+    import ssl
+
+    ca = CertificateAuthority.load(directory / "ca.pem", directory / "ca.key")
+    cert, key = ca.issue(CertSpec(LOOPBACK, ip_addresses=(LOOPBACK,)))
+    write_pem(directory / "pages.crt", directory / "pages.key", cert, key)
+    system = Path(ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt")
+    bundle = directory / "bundle.pem"
+    bundle.write_bytes((system.read_bytes() if system.is_file() else b"")
+                       + (directory / "ca.pem").read_bytes())
+    return directory / "pages.crt", bundle
+
+
+def web_cpu(domains: list[str], cfg: prosody.ServerConfig, directory: Path,
+            rounds: int) -> None:
+    """``--web``: the probe's CPU per HTTP endpoint (see the module docstring), with host-meta
+    served over plain HTTP and over HTTPS."""
+    direct = Targets(cfg.ports.c2s, cfg.ports.c2s_direct, cfg.ports.s2s)
+    cert, bundle = _https_for_pages(directory)
+    # A version of the probe that builds its HTTPS context from the system store finds the
+    # bench CA there too (SSL_CERT_FILE is what OpenSSL reads as the system store).
+    os.environ["SSL_CERT_FILE"] = str(bundle)
+    figures: list[str] = []
+    with helper(_dns_main, records(domains, direct), 0.0) as ((host, port), _):
+        for scheme, served in (("http", None), ("https", cert)):
+            with helper(_pages_main, cfg.ports.http, served) as (pages_port, _):
+                base = ProbeOptions(resolver=(host, port), timeout=10.0, ca=bundle,
+                                    kinds=("client",), concurrency=len(domains),
+                                    web_base=f"{scheme}://{LOOPBACK}:{pages_port}")
+                web, seen = _cpu_of(domains, replace(base, only=("web",)), rounds)
+                dns_only, _ = _cpu_of(domains, replace(base, only=("dns",)), rounds)
+            print(f"[host-meta over {scheme}] checks over {rounds} rounds: "
+                  + ", ".join(f"{key}: {count}" for key, count in sorted(seen.items())))
+            print(f"[host-meta over {scheme}] probe CPU per round: web {web * 1000:.0f} ms, "
+                  f"DNS only {dns_only * 1000:.0f} ms")
+            per_endpoint = (web - dns_only) / (len(domains) * 4) * 1000
+            figures.append(f"{per_endpoint:.2f} ms with host-meta over {scheme}")
+    print(f"{len(domains)} domains x 4 HTTP endpoints (host-meta XML and JSON, BOSH, "
+          "WebSocket); probe CPU per HTTP endpoint: " + ", ".join(figures))
+
+
+def _cpu_of(domains: list[str], options: ProbeOptions, rounds: int
+            ) -> tuple[float, dict[str, int]]:
+    """Median probe CPU seconds of ``rounds`` runs (after a warm-up), and the checks seen."""
+    seen: collections.Counter[str] = collections.Counter()
+
+    async def run() -> None:
+        async for result in probe_many(domains, options):
+            seen.update(f"{c.id} {c.status}" for c in result.checks)
+
+    asyncio.run(run())  # warm-up: imports, first connections
+    seen.clear()
+    spent = []
+    for _ in range(rounds):
+        before = cpu_seconds(os.getpid())
+        asyncio.run(run())
+        spent.append(cpu_seconds(os.getpid()) - before)
+    return statistics.median(spent), dict(seen)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--domains", type=int, default=100)
@@ -373,6 +499,8 @@ def main() -> None:
                         help="domains probed at once (default: all of them)")
     parser.add_argument("--repeat", type=int, default=3, help="parallel runs per latency")
     parser.add_argument("--sample", type=int, default=10, help="domains timed as processes")
+    parser.add_argument("--web", action="store_true",
+                        help="measure the CPU of the HTTP checks per endpoint instead")
     args = parser.parse_args()
     if not 0 < args.rtt_ms <= MAX_RTT_MS or not 0 < args.domains <= 1000:
         parser.error(f"--rtt-ms must be in (0, {MAX_RTT_MS}] and --domains in 1-1000")
@@ -384,6 +512,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="xiot-bench-") as tmp:
         directory = Path(tmp)
         cfg, pid = start_server(directory, domains)
+        if args.web:
+            try:
+                web_cpu(domains, cfg, directory, args.repeat)
+            finally:
+                prosody.stop_pid(pid, cfg.config_file)
+            return
         direct = Targets(cfg.ports.c2s, cfg.ports.c2s_direct, cfg.ports.s2s)
         try:
             with helper(_dns_main, records(domains, direct), 0.0) as ((host, port), dns_pid):

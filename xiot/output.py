@@ -348,4 +348,4 @@ def key_value_records(mapping: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 STATUS_STYLES = {"ok": "green", "warn": "yellow", "fail": "red", "error": "red",
-                 "timeout": "red", "skip": "dim", "offline": "yellow"}
+                 "timeout": "red", "skip": "dim", "offline": "yellow", "note": "cyan"}

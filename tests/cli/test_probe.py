@@ -46,6 +46,41 @@ def test_nagios_output_and_codes(probe_world: World) -> None:
     assert len(crit.stdout.strip().splitlines()) == 1
 
 
+def test_healthy_default_prosody_is_nagios_ok(probe_world: World) -> None:
+    """Every check, the HTTP ones included: hardening advice is a note, never a WARNING."""
+    result = xiot(*probe_args(probe_world, "xiot.test", "-o", "nagios"))
+    assert result.code == 0, result.stdout
+    assert result.stdout.startswith("XMPP PROBE OK - ") and " 0 warning" in result.stdout
+    assert "note(s)" in result.stdout and "'xiot.test_notes'=" in result.stdout
+
+
+def test_every_srv_record_dot_is_critical(probe_world: World) -> None:
+    result = xiot(*probe_args(probe_world, "disabled.test", "--skip", "web", "-o", "nagios"))
+    assert result.code == 2 and result.stdout.startswith("XMPP PROBE CRITICAL"), result.stdout
+    assert "no XMPP service" in result.stdout
+
+
+def test_csv_has_the_details_columns(probe_world: World) -> None:
+    import csv
+    import io
+
+    result = xiot(*probe_args(probe_world, "xiot.test", "expired.test", "--skip", "web",
+                              "-o", "csv"))
+    assert result.code == 1, result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    header = rows[0]
+    assert header[:7] == ["schema", "domain", "id", "status", "elapsed_ms", "message",
+                          "endpoint"]
+    assert {"details.version", "details.sni", "details.days_left", "details.reason"} <= set(
+        header)
+    assert header[7:] == sorted(header[7:])
+    assert all(len(row) == len(header) for row in rows[1:])
+    assert sum(row == header for row in rows) == 1  # one header for the whole run
+    expiry = [dict(zip(header, row, strict=True)) for row in rows[1:] if row[2] == "tls.expiry"]
+    assert {row["domain"] for row in expiry} == {"xiot.test", "expired.test"}
+    assert all(row["details.days_left"] for row in expiry)
+
+
 def test_nagios_unknown_when_the_probe_cannot_run(probe_world: World) -> None:
     args = probe_args(probe_world, "xiot.test", "-o", "nagios")
     args[args.index("--resolver") + 1] = f"127.0.0.1:{closed_port()}"
@@ -87,6 +122,8 @@ def test_login_with_the_lab_profile(probe_world: World, lab_env) -> None:
     (["probe", "user@xiot.test"], 2, "not a domain"),
     (["probe"], 2, "no domain"),
     (["probe", "xiot.test", "--only", "nonsense"], 2, "unknown check group"),
+    (["probe", "xiot.test", "--only", "login"], 2, "need --login"),
+    (["probe", "xiot.test", "--only", "s2s", "--kind", "client"], 2, "need --kind server"),
     (["probe", "xiot.test", "--resolver", "not-an-ip"], 2, "not an IP address"),
     (["probe", "xiot.test", "-o", "nagios", "--watch", "5"], 3, "--watch"),
     (["ping", "-o", "nagios"], 2, "only available for 'xiot probe'"),

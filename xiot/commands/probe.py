@@ -29,11 +29,24 @@ Examples:
 \b
 Check groups (for --only/--skip; ids like tls.expiry work too):
   dns tcp tls stream sasl s2s web login
+Selecting checks that cannot run (--only login without --login,
+--only s2s with --kind client) is a usage error.
+
+\b
+Check status:
+  ok    passed
+  note  advice, nothing is broken (e.g. no SCRAM-*-PLUS channel binding,
+        no ALPN on direct TLS, no stream management after login): shown, never
+        changes the exit status, the Nagios state or an OpenMetrics alert
+  warn  needs action (e.g. a certificate close to expiry, STARTTLS not
+        required, a CNAME as SRV target): Nagios WARNING
+  fail  broken (exit status 1, Nagios CRITICAL)
+  skip  not checked; the message says why
 
 \b
 Exit status: 0 if no check failed, 1 if any did, 2 bad input, 4 resolver unreachable or
-answering garbage.  With -o nagios the Nagios plugin codes apply instead: 0 OK, 1 WARNING,
-2 CRITICAL, 3 UNKNOWN (the probe could not run).""",
+answering garbage.  With -o nagios the Nagios plugin codes apply instead: 0 OK (notes
+included), 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the probe could not run).""",
 )
 def probe(
     ctx: typer.Context,
@@ -115,10 +128,9 @@ def _options(ctx: typer.Context, names: list[str], resolver: str | None, only: l
              web_base: str | None, s2s_from: str | None, concurrency: int) -> Any:
     from xiot.errors import UsageError
     from xiot.probes.runner import ProbeOptions, check_selection
-    from xiot.xmpp.dns import parse_resolver, validate_domain
+    from xiot.xmpp.dns import parse_resolver
 
-    for name in names:
-        validate_domain(name)
+    # Domains are validated once, by the probe run itself, before anything is sent.
     kinds = {"client": ("client",), "server": ("server",), "both": ("client", "server")}
     if kind not in kinds:
         raise UsageError(f"unknown --kind {kind!r}", "Use client, server or both")
@@ -141,7 +153,7 @@ async def _once(ctx: typer.Context, fmt: str, names: list[str], options: Any) ->
     from xiot.probes.runner import probe_many
 
     results = []
-    if fmt in ("ndjson", "json", "csv"):
+    if fmt in ("ndjson", "json"):
         out = common.sink(ctx, columns=RECORD_KEYS)
         try:
             async for result in probe_many(names, options):
@@ -152,7 +164,10 @@ async def _once(ctx: typer.Context, fmt: str, names: list[str], options: Any) ->
             out.close()
     else:
         results = [result async for result in probe_many(names, options)]
-    if fmt == "table":
+    if fmt == "csv":
+        records = [record for result in results for record in result.to_records()]
+        common.emit_all(ctx, records, columns=csv_columns(records))
+    elif fmt == "table":
         out = common.sink(ctx, columns=render.TABLE_COLUMNS, styles={"status": STATUS_STYLES})
         for row in render.table_rows(results):
             out.emit(row)
@@ -164,6 +179,16 @@ async def _once(ctx: typer.Context, fmt: str, names: list[str], options: Any) ->
     elif fmt == "openmetrics":
         sys.stdout.write(render.openmetrics(results))
     return int(any(result.failed for result in results))
+
+
+def csv_columns(records: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The fixed record keys, then every ``details.*`` key of the run, sorted: one header
+    for the whole run, so each row has the same columns (empty where a check has no such
+    detail)."""
+    from xiot.probes.report import RECORD_KEYS
+
+    details = sorted({key for record in records for key in record if key not in RECORD_KEYS})
+    return (*RECORD_KEYS, *details)
 
 
 async def _watch(ctx: typer.Context, names: list[str], options: Any, interval: float,

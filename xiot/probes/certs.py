@@ -14,31 +14,23 @@ matches them as RFC 6125 describes for XMPP:
 * CN: only when the certificate has none of the above, and only if the caller allows it;
   a CN match is always flagged because RFC 6125 deprecates it.
 
-Trust is decided separately from the name, because cryptography's server verifier insists on
-a DNS or IP subject and so would reject a valid otherName-only leaf: ``verify_chain`` checks
-the signatures and validity period up to a trust anchor and nothing else.
+Trust (whether the chain leads to an anchor, and why not) is decided apart from the name, in
+``xiot.probes.trust``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
-import os
-import ssl
-import time
-import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from xiot.errors import TLSError, UsageError
+from xiot.errors import TLSError
 from xiot.probes.report import Check, Status
 
 #: id-on-xmppAddr (RFC 6120 section 13.7.1.4)
@@ -80,65 +72,6 @@ def load_chain(data: bytes | Sequence[bytes]) -> tuple[x509.Certificate, ...]:
     if not certs:
         raise TLSError("the peer sent no certificate")
     return tuple(certs)
-
-
-def load_ca_file(path: Path | str) -> tuple[x509.Certificate, ...]:
-    """Trust anchors from a PEM file given by the user (``--ca``); ``UsageError`` if unusable."""
-    file = Path(path)
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read CA file {file}: {exc.strerror or exc}") from exc
-    certs = _load_pem_lenient(data)
-    if not certs:
-        raise UsageError(
-            f"{file} holds no PEM certificate", hint="Give a PEM file with the CA certificate."
-        )
-    return certs
-
-
-@functools.lru_cache(maxsize=1)
-def system_trust_store() -> tuple[x509.Certificate, ...]:
-    """The system's trust anchors, read from where OpenSSL (and so Python's ``ssl``) looks.
-
-    Honours ``SSL_CERT_FILE``/``SSL_CERT_DIR`` like OpenSSL.  Certificates that cryptography
-    cannot parse are skipped rather than failing the whole store.
-    """
-    paths = ssl.get_default_verify_paths()
-    files = [os.environ.get(paths.openssl_cafile_env), paths.cafile, paths.openssl_cafile]
-    for candidate in files:
-        if candidate and os.path.isfile(candidate):
-            certs = _load_pem_lenient(Path(candidate).read_bytes())
-            if certs:
-                return certs
-    certs: list[x509.Certificate] = []
-    for directory in (os.environ.get(paths.openssl_capath_env), paths.capath,
-                      paths.openssl_capath):
-        if directory and os.path.isdir(directory):
-            for entry in sorted(Path(directory).iterdir()):
-                if entry.is_file():
-                    certs.extend(_load_pem_lenient(entry.read_bytes()))
-            if certs:
-                break
-    return tuple(certs)
-
-
-def _load_pem_lenient(data: bytes) -> tuple[x509.Certificate, ...]:
-    certs: list[x509.Certificate] = []
-    start = data.find(_PEM_BEGIN)
-    while start >= 0:
-        end = data.find(_PEM_END, start)
-        if end < 0:
-            break
-        block = data[start : end + len(_PEM_END)]
-        # One odd root must not spoil the whole store; roots with non-positive serials still
-        # load today with a deprecation warning, which is not the user's business.
-        with contextlib.suppress(ValueError), warnings.catch_warnings():
-            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-            certs.append(x509.load_pem_x509_certificate(block))
-        start = data.find(_PEM_BEGIN, end)
-    return tuple(certs)
-
 
 # -- identities ----------------------------------------------------------------------------
 
@@ -414,87 +347,6 @@ def group_by_fingerprint(
         groups.setdefault(value, []).append(endpoint)
     return {value: tuple(endpoints) for value, endpoints in groups.items()}
 
-
-# -- trust ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrustResult:
-    """Whether the chain leads to a trust anchor (names are not considered here)."""
-
-    trusted: bool
-    store: str
-    #: Subjects of the verified path, leaf first (empty when untrusted).
-    path: tuple[str, ...] = ()
-    error: str | None = None
-    elapsed_ms: float = 0.0
-
-
-def verify_chain(
-    chain: Sequence[x509.Certificate],
-    *,
-    anchors: Iterable[x509.Certificate] | None = None,
-    store_name: str | None = None,
-    now: dt.datetime | None = None,
-) -> TrustResult:
-    """Verify signatures and validity from the leaf (``chain[0]``) up to a trust anchor.
-
-    ``anchors`` defaults to the system store.  Uses cryptography's verifier with the Web PKI
-    rules for CA certificates but no constraints on the leaf's extensions (a server's EKU and
-    names are judged elsewhere), so otherName-only leaves are verified like any other.
-    """
-    from cryptography.x509 import verification as v
-
-    started = time.perf_counter()
-    roots = tuple(anchors) if anchors is not None else system_trust_store()
-    label = store_name or ("system" if anchors is None else "custom")
-    if not chain:
-        return TrustResult(False, label, error="no certificate to verify")
-    if not roots:
-        return TrustResult(False, label, error="the trust store is empty")
-    builder = (
-        v.PolicyBuilder()
-        .store(_store(roots))
-        .extension_policies(
-            ca_policy=v.ExtensionPolicy.webpki_defaults_ca(),
-            ee_policy=v.ExtensionPolicy.permit_all(),
-        )
-    )
-    if now is not None:
-        builder = builder.time(now)
-    try:
-        verified = builder.build_client_verifier().verify(chain[0], list(chain[1:]))
-    except v.VerificationError as exc:
-        return TrustResult(False, label, error=_first_line(exc),
-                           elapsed_ms=(time.perf_counter() - started) * 1000)
-    path = tuple(cert.subject.rfc4514_string() for cert in verified.chain)
-    return TrustResult(True, label, path, elapsed_ms=(time.perf_counter() - started) * 1000)
-
-
-#: Verification stores by trust-anchor tuple: building one from the system's ~150 roots costs
-#: more than verifying a chain, and every endpoint of a round uses the same anchors.
-_STORES: dict[int, tuple[tuple[x509.Certificate, ...], object]] = {}
-_MAX_STORES = 8
-
-
-def _store(roots: tuple[x509.Certificate, ...]) -> object:
-    from cryptography.x509 import verification as v
-
-    cached = _STORES.get(id(roots))
-    if cached is not None and cached[0] is roots:
-        return cached[1]
-    store = v.Store(list(roots))
-    if len(_STORES) >= _MAX_STORES:
-        _STORES.clear()
-    _STORES[id(roots)] = (roots, store)  # keeping ``roots`` keeps its id from being reused
-    return store
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 # -- checks --------------------------------------------------------------------------------
 
 
@@ -518,19 +370,8 @@ def validity_check(
     return Check(domain, "tls.expiry", validity.status, None, validity.message, endpoint,
                  details)
 
-
-def trust_check(domain: str, trust: TrustResult, endpoint: str | None = None) -> Check:
-    """``tls.trust``: ok when the chain verifies against the store, else fail."""
-    if trust.trusted:
-        message = f"chain verified against the {trust.store} trust store"
-    else:
-        message = f"chain not trusted ({trust.store} store): {trust.error}"
-    return Check(domain, "tls.trust", "ok" if trust.trusted else "fail", trust.elapsed_ms,
-                 message, endpoint, {"store": trust.store, "path": list(trust.path)})
-
-
 def same_certificate_check(domain: str, fingerprints: Mapping[str, str]) -> Check:
-    """``tls.same-cert``: warn when endpoints of one domain present different certificates."""
+    """``tls.same-cert``: a note when endpoints of one domain present different certificates."""
     groups = group_by_fingerprint(fingerprints)
     details = {"fingerprints": {fp: list(eps) for fp, eps in groups.items()}}
     if not groups:
@@ -540,8 +381,11 @@ def same_certificate_check(domain: str, fingerprints: Mapping[str, str]) -> Chec
         return Check(domain, "tls.same-cert", "ok", None,
                      f"all {len(fingerprints)} endpoint(s) present the same certificate",
                      None, details)
+    # Each certificate is judged on its own (trust, name, expiry) where it is served, so
+    # different ones across endpoints are worth knowing (a port with an old certificate) but
+    # need no action by themselves.
     smallest = min(groups.values(), key=len)
-    return Check(domain, "tls.same-cert", "warn", None,
+    return Check(domain, "tls.same-cert", "note", None,
                  f"{len(groups)} different certificates across endpoints; "
                  f"e.g. {', '.join(smallest)} differ(s) from the rest", None, details)
 

@@ -16,10 +16,21 @@ def dns_checks(report: DnsReport) -> tuple[Check, ...]:
     """Turn a ``DnsReport`` into report checks (ids ``dns.srv.*``, ``dns.host``, ...)."""
     checks = [_srv_check(report, item) for item in report.srv]
     checks += [_host_check(report, item) for item in report.hosts]
-    kinds = sorted({SERVICES[item.service].kind for item in report.srv})
-    checks += [_endpoints_check(report, kind) for kind in kinds]  # type: ignore[arg-type]
+    kinds: list[Kind] = sorted({SERVICES[item.service].kind for item in report.srv})
+    # One kind switched off with '.' is a choice (a server-only domain); every kind switched
+    # off means there is no XMPP service here at all, which a probe of the domain must fail.
+    nothing = bool(kinds) and all(_disabled(report, kind) for kind in kinds)
+    checks += [_endpoints_check(report, kind, nothing) for kind in kinds]
     checks.append(_dnssec_check(report))
     return tuple(checks)
+
+
+def _disabled(report: DnsReport, kind: Kind) -> bool:
+    """No endpoints because DNS says so: '.' records, and nothing else, for ``kind``."""
+    lookups = [item for item in report.srv if SERVICES[item.service].kind == kind]
+    return (not report.endpoints_for(kind)
+            and all(item.status in ("disabled", "absent") for item in lookups)
+            and any(item.status == "disabled" for item in lookups))
 
 
 def _srv_check(report: DnsReport, item: SrvLookup) -> Check:
@@ -41,9 +52,11 @@ def _srv_check(report: DnsReport, item: SrvLookup) -> Check:
         if info.direct_tls:
             status, message = "skip", f"no records ({why}); direct TLS not advertised"
         elif info.kind in report.fallback:
-            status = "warn"
+            # The fallback is allowed (RFC 6120 section 3.2.2) and works: advice, not a fault.
+            status = "note"
             message = (f"no records ({why}); falling back to {report.domain}:"
-                       f"{info.fallback_port} (RFC 6120 section 3.2.2)")
+                       f"{info.fallback_port} (RFC 6120 section 3.2.2; publish SRV records "
+                       "to choose host and port)")
         else:
             status = "ok"
             message = (f"no records ({why}); no fallback because the other {info.kind} "
@@ -76,7 +89,8 @@ def _host_check(report: DnsReport, item: HostLookup) -> Check:
     return Check(report.domain, "dns.host", status, item.elapsed_ms, message, item.host, details)
 
 
-def _endpoints_check(report: DnsReport, kind: Kind) -> Check:
+def _endpoints_check(report: DnsReport, kind: Kind, nothing: bool = False) -> Check:
+    """``dns.endpoints.KIND``; ``nothing`` when every kind probed is disabled by '.'."""
     endpoints = report.endpoints_for(kind)
     lookups = [item for item in report.srv if SERVICES[item.service].kind == kind]
     details = {"endpoints": [e.label for e in endpoints], "fallback": kind in report.fallback}
@@ -88,9 +102,11 @@ def _endpoints_check(report: DnsReport, kind: Kind) -> Check:
             message += " from the A/AAAA fallback"
     elif any(item.status == "error" for item in lookups):
         status, message = "fail", f"no {kind} endpoints: SRV lookup failed"
-    elif all(item.status in ("disabled", "absent") for item in lookups) and any(
-        item.status == "disabled" for item in lookups
-    ):
+    elif nothing:
+        status = "fail"
+        message = (f"no XMPP service: every SRV record of {report.domain} is '.' (\"decidedly "
+                   "not available\", RFC 2782); remove them if the domain should serve XMPP")
+    elif _disabled(report, kind):
         status, message = "skip", f"{kind} service disabled in DNS"
     else:
         status, message = "fail", f"no {kind} endpoints: targets have no addresses"

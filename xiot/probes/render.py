@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from xiot.probes.report import Check, ProbeResult, worst_of
+from xiot.probes.report import STATUSES, Check, ProbeResult, worst_of
 
-#: Nagios plugin exit codes (they replace xiot's own with ``-o nagios``).
-NAGIOS_CODES = {"ok": 0, "skip": 0, "warn": 1, "fail": 2}
+#: Nagios plugin exit codes (they replace xiot's own with ``-o nagios``); advice (``note``)
+#: never raises the state.
+NAGIOS_CODES = {"ok": 0, "skip": 0, "note": 0, "warn": 1, "fail": 2}
 NAGIOS_WORDS = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
-SEVERITY = {"skip": 0, "ok": 1, "warn": 2, "fail": 3}
+#: ``xiot_probe_check_status`` values: a note counts as ok, so alert rules on ``> 1`` stay
+#: quiet for advice (``xiot_probe_notes`` counts the notes of a domain).
+SEVERITY = {"skip": 0, "ok": 1, "note": 1, "warn": 2, "fail": 3}
 
 
 def nagios(results: Sequence[ProbeResult]) -> tuple[str, int]:
@@ -29,9 +32,9 @@ def nagios(results: Sequence[ProbeResult]) -> tuple[str, int]:
     worst = worst_of(check.status for check in checks)
     code = NAGIOS_CODES[worst] if checks else 3
     bad = [c for c in checks if c.status == worst and worst in ("fail", "warn")]
-    counts = {s: sum(c.status == s for c in checks) for s in ("fail", "warn", "ok", "skip")}
+    counts = {s: sum(c.status == s for c in checks) for s in STATUSES}
     summary = (f"{len(results)} domain(s), {len(checks)} checks: {counts['fail']} failed, "
-               f"{counts['warn']} warning, {counts['ok']} ok")
+               f"{counts['warn']} warning, {counts['note']} note(s), {counts['ok']} ok")
     if bad:
         shown = "; ".join(f"{c.domain} {c.id}: {c.message}" for c in bad[:3])
         more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
@@ -59,6 +62,7 @@ def _perfdata(results: Sequence[ProbeResult]) -> list[str]:
             if times:
                 data.append(f"'{label}_{group}_time'={max(times) / 1000:.4f}s;;;0")
         data.append(f"'{label}_failed'={sum(c.status == 'fail' for c in result.checks)};;;0")
+        data.append(f"'{label}_notes'={sum(c.status == 'note' for c in result.checks)};;;0")
     return data
 
 
@@ -69,8 +73,9 @@ def _perf_label(text: str) -> str:
 def openmetrics(results: Sequence[ProbeResult]) -> str:
     """An OpenMetrics exposition for a Prometheus textfile collector, ending in ``# EOF``.
 
-    ``xiot_probe_check_status`` is the check's severity (0 skip, 1 ok, 2 warn, 3 fail) so
-    alert rules can say ``> 1``; ``xiot_probe_success`` is 0 when any check failed.
+    ``xiot_probe_check_status`` is the check's severity (0 skip, 1 ok or note, 2 warn, 3 fail)
+    so alert rules can say ``> 1``; ``xiot_probe_success`` is 0 when any check failed;
+    ``xiot_probe_notes`` counts a domain's advice, which raises no alert.
     """
     lines = [
         "# TYPE xiot_probe_success gauge",
@@ -78,8 +83,13 @@ def openmetrics(results: Sequence[ProbeResult]) -> str:
     ]
     lines += [f'xiot_probe_success{{domain="{_esc(r.domain)}"}} {0 if r.failed else 1}'
               for r in results]
+    lines += ["# TYPE xiot_probe_notes gauge",
+              "# HELP xiot_probe_notes Checks of the domain that gave advice (status note)."]
+    lines += [f'xiot_probe_notes{{domain="{_esc(r.domain)}"}} {r.counts()["note"]}'
+              for r in results]
     lines += ["# TYPE xiot_probe_check_status gauge",
-              "# HELP xiot_probe_check_status Check severity: 0 skip, 1 ok, 2 warn, 3 fail."]
+              "# HELP xiot_probe_check_status Check severity: 0 skip, 1 ok or note, 2 warn, "
+              "3 fail."]
     lines += [f"xiot_probe_check_status{{{_labels(c)}}} {SEVERITY[c.status]}"
               for r in results for c in r.checks]
     lines += ["# TYPE xiot_probe_check_duration_seconds gauge",

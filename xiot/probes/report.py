@@ -14,14 +14,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-Status = Literal["ok", "warn", "fail", "skip"]
+#: ``note`` is advice (a hardening step, a nice-to-have): shown, but it never raises the exit
+#: code or a monitoring state.  ``warn`` is for what needs action, ``fail`` for what is broken,
+#: ``skip`` for what was not checked (the message says why).
+Status = Literal["ok", "note", "warn", "fail", "skip"]
 
 #: Version of the record layout produced by ``Check.to_record``; bump it on incompatible change.
 RECORD_SCHEMA = 1
 
 #: How bad each status is.  ``skip`` ranks below ``ok`` so that a result holding passed and
 #: skipped checks reads as ``ok``, while a result in which nothing ran reads as ``skip``.
-_SEVERITY: dict[str, int] = {"skip": 0, "ok": 1, "warn": 2, "fail": 3}
+#: ``note`` ranks above ``ok`` so that a summary can say advice exists, and below ``warn``.
+_SEVERITY: dict[str, int] = {"skip": 0, "ok": 1, "note": 2, "warn": 3, "fail": 4}
+
+#: Statuses in the order summaries list them, worst first.
+STATUSES: tuple[Status, ...] = ("fail", "warn", "note", "ok", "skip")
 
 _STATUSES: frozenset[str] = frozenset(get_args(Status))
 

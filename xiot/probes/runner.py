@@ -8,11 +8,16 @@ more than a few connections from us.  Every wait has a deadline, so a round alwa
 
 Resolver failures (unreachable, garbage) are raised: they invalidate every domain's result.
 Everything a domain itself gets wrong is a ``Check`` in its ``ProbeResult``.
+
+What a run shares is built once per run, not per domain or per connection: the trust policy,
+the nameservers (``--resolver``, used by every look-up: SRV, addresses, HTTP hosts, the
+login) and the HTTP client's TLS context.  Each domain is validated once, up front.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,13 +27,15 @@ from typing import TYPE_CHECKING
 from xiot.fanout import bounded
 from xiot.probes import certs
 from xiot.probes.dns import dns_checks
+from xiot.probes.judge import stream_checks
 from xiot.probes.report import Check, ProbeResult
-from xiot.probes.stream import probe_stream, stream_checks
+from xiot.probes.stream import probe_stream
 from xiot.probes.tls import TrustPolicy, tls_checks
-from xiot.xmpp.dns import Kind, discover, lookup_host, validate_domain
+from xiot.xmpp.dns import Kind, Nameserver, discover, nameservers_for, validate_domain
 
 if TYPE_CHECKING:
     from xiot.config import Settings
+    from xiot.probes.webclient import WebClient
 
 #: Check groups, by the first part of the check id; ``--only``/``--skip`` take these (or ids).
 GROUPS = ("dns", "tcp", "tls", "stream", "sasl", "s2s", "web", "login")
@@ -85,33 +92,102 @@ def check_selection(patterns: Iterable[str]) -> tuple[str, ...]:
     return tuple(chosen)
 
 
+def check_runnable(options: ProbeOptions) -> None:
+    """``UsageError`` when ``--only``/``--skip`` select checks that cannot run.
+
+    ``--only login`` without ``--login`` (or ``--only s2s`` with ``--kind client``) would
+    otherwise print nothing and exit 0: a silent pass where the user asked for a verdict.
+    """
+    from xiot.errors import UsageError
+
+    why: dict[str, str] = {}
+    if options.login is None:
+        why["login"] = "login checks need --login (and a profile with the account)"
+    if "server" not in options.kinds:
+        why["s2s"] = "s2s checks need --kind server or both"
+    for pattern in options.only:
+        group = pattern.split(".", 1)[0]
+        if group in why:
+            raise UsageError(f"--only {pattern} selects checks that cannot run: {why[group]}",
+                             "Add what they need, or select other checks")
+    if not any(options.wants_group(group) for group in GROUPS if group not in why):
+        raise UsageError("--only/--skip leave no check that can run",
+                         f"Check groups: {', '.join(GROUPS)}")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every domain of one probe run shares: trust, nameservers, the HTTP client."""
+
+    policy: TrustPolicy
+    nameservers: tuple[Nameserver, ...]
+    web: WebClient | None = None
+
+
+@contextlib.asynccontextmanager
+async def _run_context(options: ProbeOptions) -> AsyncIterator[_Run]:
+    policy = TrustPolicy.load(options.ca, options.warn_days, options.crit_days)
+    nameservers = nameservers_for(options.resolver)
+    if not options.wants_group("web"):
+        yield _Run(policy, nameservers)
+        return
+    from xiot.probes.webclient import WebClient
+
+    yield _Run(policy, nameservers, WebClient(nameservers, options.timeout, options.ca))
+
+
 async def probe_domain(domain: str, options: ProbeOptions,
                        policy: TrustPolicy | None = None) -> ProbeResult:
-    """Every selected check for one domain (already validated)."""
-    policy = policy or TrustPolicy.load(options.ca, options.warn_days, options.crit_days)
+    """Every selected check for one domain (validated here; ``probe_many`` for many)."""
+    domain = validate_domain(domain)
+    async with _run_context(options) as run:
+        if policy is not None:
+            run = replace(run, policy=policy)
+        return await _probe(domain, options, run)
+
+
+async def _probe(domain: str, options: ProbeOptions, run: _Run) -> ProbeResult:
     checks: list[Check] = []
-    report = await discover(domain, resolver=options.resolver, timeout=options.timeout,
-                            kinds=options.kinds)
-    nameservers = report.nameservers
+    report = await discover(domain, resolver=run.nameservers, timeout=options.timeout,
+                            kinds=options.kinds, validated=True)
     checks += dns_checks(report)
     tasks: list[asyncio.Task[tuple[Check, ...]]] = []
     if any(options.wants_group(g) for g in _CONNECT_GROUPS):
         tasks.append(asyncio.ensure_future(_endpoint_checks(domain, report.endpoints,
-                                                            options, policy)))
-    if options.wants_group("web"):
-        async def resolve(host: str) -> Sequence[str]:
-            found = await lookup_host(host, nameservers, timeout=options.timeout)
-            return found.addresses
+                                                            options, run.policy)))
+    if run.web is not None:
+        tasks.append(asyncio.ensure_future(_web_checks(domain, options, run.web)))
+    login = options.login is not None and (options.wants_group("login")
+                                           or options.wants("stream.sm"))
+    if login:
+        from xiot.probes.login import login_checks
 
-        from xiot.probes.web import web_checks
-
-        tasks.append(asyncio.ensure_future(web_checks(
-            domain, resolve=resolve, timeout=options.timeout, base=options.web_base)))
-    if options.login is not None and options.wants_group("login"):
-        tasks.append(asyncio.ensure_future(login_checks(domain, options.login)))
+        tasks.append(asyncio.ensure_future(login_checks(domain, options.login,  # type: ignore[arg-type]
+                                                        run.nameservers)))
     for found in await asyncio.gather(*tasks):
         checks += found
+    if "client" in options.kinds and report.endpoints_for("client") and not any(
+            check.id == "stream.sm" for check in checks):
+        checks.append(_sm_not_checked(domain, login))
     return ProbeResult(domain, tuple(c for c in checks if options.wants(c.id)))
+
+
+async def _web_checks(domain: str, options: ProbeOptions, web: WebClient
+                      ) -> tuple[Check, ...]:
+    from xiot.probes.web import web_checks
+
+    async with web.for_domain() as client:
+        return await web_checks(domain, client=client, base=options.web_base,
+                                bosh=options.wants("web.bosh"),
+                                websocket=options.wants("web.websocket"))
+
+
+def _sm_not_checked(domain: str, login: bool) -> Check:
+    """``stream.sm`` when nothing could judge it: servers offer it after authentication."""
+    why = ("the login did not judge it (see login.auth)" if login else
+           "servers offer it only after authentication; add --login to check it")
+    return Check(domain, "stream.sm", "skip", None,
+                 f"stream management (XEP-0198) not checked: {why}")
 
 
 async def _endpoint_checks(domain: str, endpoints: Sequence, options: ProbeOptions,
@@ -137,56 +213,31 @@ async def _endpoint_checks(domain: str, endpoints: Sequence, options: ProbeOptio
     return tuple(checks)
 
 
-async def login_checks(domain: str, settings: Settings) -> tuple[Check, ...]:
-    """``login.auth``, ``login.bind`` and ``login.ping`` with the profile's account.
-
-    Only the domain of the profile's JID is logged in to; other domains get one ``skip``.
-    """
-    from xiot.errors import XiotError
-    from xiot.xmpp.jid import parse_jid
-    from xiot.xmpp.ping import ping_once
-    from xiot.xmpp.session import Session
-
-    jid = parse_jid(settings.jid) if settings.jid else None
-    if jid is None or jid.domain != domain:
-        return (Check(domain, "login.auth", "skip", None,
-                      f"the profile's JID ({settings.jid or 'none'}) is not on {domain}"),)
-    session = Session(settings)
-    started = time.perf_counter()
-    try:
-        await session.open()
-    except XiotError as exc:
-        return (Check(domain, "login.auth", "fail", (time.perf_counter() - started) * 1000,
-                      exc.message, None, {"jid": str(jid.bare)}),)
-    try:
-        xmpp = session.client
-        endpoint = str(session.endpoint) if session.endpoint else None
-        checks = [Check(domain, "login.auth", "ok", session.connect_ms,
-                        f"logged in as {jid.bare}", endpoint, {"jid": str(jid.bare)})]
-        bound = str(xmpp.boundjid)
-        checks.append(Check(domain, "login.bind", "ok" if xmpp.boundjid.resource else "fail",
-                            None, f"bound {bound}", endpoint, {"jid": bound}))
-        pong = await ping_once(session, domain, 1, settings.timeout)
-        checks.append(Check(domain, "login.ping", "ok" if pong.status == "ok" else "fail",
-                            pong.rtt_ms, "XEP-0199 ping answered" if pong.status == "ok"
-                            else f"XEP-0199 ping: {pong.error}", endpoint))
-        return tuple(checks)
-    finally:
-        await session.close()
+def _validated(domains: Iterable[str]) -> list[str]:
+    """Each domain checked once, duplicates (after normalising) dropped, order kept."""
+    return list(dict.fromkeys(validate_domain(d) for d in domains))
 
 
 async def probe_many(
     domains: Iterable[str], options: ProbeOptions
 ) -> AsyncIterator[ProbeResult]:
     """Probe ``domains`` concurrently (at most ``options.concurrency`` at a time) and yield
-    each domain's result as soon as it is complete.  Malformed domains raise ``UsageError``
-    before anything is sent; a resolver failure cancels the rest and is raised."""
-    names = list(dict.fromkeys(validate_domain(d) for d in domains))
-    policy = TrustPolicy.load(options.ca, options.warn_days, options.crit_days)
-
-    async for result in bounded(names, lambda name: probe_domain(name, options, policy),
-                                options.concurrency):
+    each domain's result as soon as it is complete.  Malformed domains and selections that
+    cannot run raise ``UsageError`` before anything is sent; a resolver failure cancels the
+    rest and is raised."""
+    names = _validated(domains)
+    check_runnable(options)
+    async for result in _probe_all(names, options):
         yield result
+
+
+async def _probe_all(names: Sequence[str], options: ProbeOptions
+                     ) -> AsyncIterator[ProbeResult]:
+    """One round over domains already validated."""
+    async with _run_context(options) as run:
+        async for result in bounded(names, lambda name: _probe(name, options, run),
+                                    options.concurrency):
+            yield result
 
 
 # -- watching ------------------------------------------------------------------------------
@@ -225,12 +276,14 @@ async def watch(
 
     Round 1 reports every check as changed.  ``rounds`` of 0 means until cancelled.
     """
+    names = _validated(domains)
+    check_runnable(options)
     state: dict[CheckKey, Check] = {}
     number = 0
     while rounds <= 0 or number < rounds:
         number += 1
         started = time.monotonic()
-        async for result in probe_many(domains, options):
+        async for result in _probe_all(names, options):
             changed = changes(state, result)
             for key in [k for k in state if k[0] == result.domain]:
                 del state[key]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from xiot.probes import certs
+from xiot.probes import certs, trust
 from xiot.probes.report import Check, Status
 from xiot.xmpp.endpoints import Endpoint
 
@@ -58,7 +58,7 @@ class TrustPolicy:
     store: str = "system"
     warn_days: float = certs.DEFAULT_WARN_DAYS
     crit_days: float = certs.DEFAULT_CRIT_DAYS
-    _chains: dict[tuple[bytes, ...], tuple[tuple[x509.Certificate, ...], certs.TrustResult]] = (
+    _chains: dict[tuple[bytes, ...], tuple[tuple[x509.Certificate, ...], trust.TrustResult]] = (
         field(default_factory=dict, init=False, repr=False, compare=False, hash=False))
 
     @classmethod
@@ -66,17 +66,17 @@ class TrustPolicy:
              crit_days: float = certs.DEFAULT_CRIT_DAYS) -> TrustPolicy:
         """``--ca FILE`` replaces the system store, as it does for every other command."""
         if ca:
-            return cls(certs.load_ca_file(ca), f"custom ({Path(ca).name})", warn_days, crit_days)
-        return cls(certs.system_trust_store(), "system", warn_days, crit_days)
+            return cls(trust.load_ca_file(ca), f"custom ({Path(ca).name})", warn_days, crit_days)
+        return cls(trust.system_trust_store(), "system", warn_days, crit_days)
 
     def judge_chain(
         self, der: tuple[bytes, ...]
-    ) -> tuple[tuple[x509.Certificate, ...], certs.TrustResult]:
+    ) -> tuple[tuple[x509.Certificate, ...], trust.TrustResult]:
         """The parsed chain and whether it leads to an anchor (``TLSError`` if unparsable)."""
         found = self._chains.get(der)
         if found is None:
             chain = certs.load_chain(list(der))
-            found = (chain, certs.verify_chain(chain, anchors=self.anchors,
+            found = (chain, trust.verify_chain(chain, anchors=self.anchors,
                                                store_name=self.store))
             if len(self._chains) >= _MAX_CHAINS:
                 self._chains.clear()
@@ -161,22 +161,27 @@ def tls_checks(
         if error is None:
             return (), None
         return (Check(domain, "tls.handshake", "fail", None, error, label),), None
-    status: Status = "warn" if info.version in _OLD_VERSIONS else "ok"
     alpn = info.alpn or "none negotiated"
     message = (f"{info.version} {info.cipher} ({info.bits} bits), ALPN {alpn}, SNI {info.sni}")
-    if status == "warn":
+    status: Status = "ok"
+    if info.version in _OLD_VERSIONS:
+        status = "warn"
         message += "; TLS older than 1.2 is deprecated (RFC 8996)"
+    elif endpoint.direct_tls and not info.alpn:
+        # XEP-0368 asks for ALPN on direct TLS; it matters once the port is shared (443).
+        status = "note"
+        message += f"; the server chose no ALPN protocol (XEP-0368 asks for {ALPN[endpoint.kind]})"
     details = {"version": info.version, "cipher": info.cipher, "bits": info.bits,
                "alpn": info.alpn, "alpn_offered": list(info.alpn_offered), "sni": info.sni,
                "chain_length": len(info.chain)}
     checks = [Check(domain, "tls.handshake", status, info.handshake_ms, message, label, details)]
     try:
-        chain, trust = policy.judge_chain(info.chain)
+        chain, verdict = policy.judge_chain(info.chain)
     except Exception as exc:  # a peer that sends junk is a finding, not a crash
         checks.append(Check(domain, "tls.trust", "fail", None, str(exc), label))
         return tuple(checks), None
     leaf = chain[0]
-    checks.append(certs.trust_check(domain, trust, label))
+    checks.append(trust.trust_check(domain, verdict, label))
     match = certs.match_identity(leaf, domain, endpoint.service)
     checks.append(certs.identity_check(match, label))
     validity = certs.check_validity(leaf, warn_days=policy.warn_days, crit_days=policy.crit_days)

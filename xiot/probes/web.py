@@ -5,55 +5,42 @@ and connect over BOSH or WebSocket.  A host-meta that lists a dead or wrongly co
 breaks them while every SRV check passes, so the probe fetches both host-meta forms, then
 opens a real XMPP stream over each advertised endpoint and reads the server's answer.
 
-The HTTP and WebSocket client here is deliberately tiny (HTTP/1.1, one request per
-connection, a byte budget, every wait bounded) and resolves host names through the probe's
-own resolver, so ``--resolver`` applies to these look-ups too.
+The HTTP and WebSocket work is aiohttp's, through ``xiot.probes.webclient.WebClient`` (one per
+probe run: the probe's resolver, one TLS context, bounded reads).  Every XML document a server
+sends is parsed with ``xiot.xmlsafe``, which refuses DTDs and entities.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
+import functools
 import ipaddress
 import json
 import os
-import ssl
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
 
+import aiohttp
+
+from xiot import xmlsafe
 from xiot.probes.report import Check, Status
+from xiot.probes.webclient import HttpFailure, WebClient, error_text
 
 XRD_NS = "http://docs.oasis-open.org/ns/xri/xrd-1.0"
 BOSH_REL = "urn:xmpp:alt-connections:xbosh"
 WEBSOCKET_REL = "urn:xmpp:alt-connections:websocket"
 FRAMING_NS = "urn:ietf:params:xml:ns:xmpp-framing"
 BOSH_NS = "http://jabber.org/protocol/httpbind"
-_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-MAX_BODY = 256 * 1024
-MAX_REDIRECTS = 3
-
-#: ``host -> addresses`` resolver; the runner passes one that asks the probe's nameservers.
-Resolve = Callable[[str], Awaitable[Sequence[str]]]
-
-
-class HttpFailure(Exception):
-    """An HTTP exchange that could not be completed (connect, TLS, protocol, timeout)."""
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    url: str
-    elapsed_ms: float
+#: Endpoints of each kind probed per domain, whatever host-meta lists.
+MAX_ENDPOINTS = 8
+#: WebSocket messages read while waiting for the stream features.
+MAX_WS_MESSAGES = 8
 
 
 @dataclass(frozen=True)
@@ -71,132 +58,6 @@ class HostMeta:
     details: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
-# -- HTTP ------------------------------------------------------------------------------------
-
-
-async def _open(url: str, resolve: Resolve, deadline: float, context: ssl.SSLContext | None
-                ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
-    """Connect to the URL's host (every resolved address in turn); returns the Host value."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
-        raise HttpFailure(f"unsupported URL {url!r}")
-    secure = parts.scheme in ("https", "wss")
-    port = parts.port or (443 if secure else 80)
-    host = parts.hostname
-    addresses = [host] if _is_ip(host) else list(await resolve(host))
-    if not addresses:
-        raise HttpFailure(f"{host} has no addresses")
-    loop = asyncio.get_running_loop()
-    errors: list[str] = []
-    for address in addresses:
-        left = deadline - loop.time()
-        if left <= 0:
-            break
-        try:
-            tls = (context or ssl.create_default_context()) if secure else None
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(
-                address, port, ssl=tls, server_hostname=host if secure else None,
-                ssl_handshake_timeout=left if secure else None), left)
-        except ssl.SSLCertVerificationError as exc:
-            raise HttpFailure(f"TLS certificate of {host} not accepted: "
-                              f"{exc.verify_message}") from None
-        except (OSError, TimeoutError) as exc:
-            errors.append(f"{address}: {_error_text(exc)}")
-            continue
-        netloc = host if parts.port is None else f"{host}:{port}"
-        return reader, writer, netloc
-    raise HttpFailure("; ".join(errors) or "no time left")
-
-
-async def http_request(
-    url: str,
-    *,
-    resolve: Resolve,
-    timeout: float,
-    method: str = "GET",
-    body: bytes = b"",
-    headers: Mapping[str, str] | None = None,
-    host_header: str | None = None,
-    context: ssl.SSLContext | None = None,
-    follow: int = MAX_REDIRECTS,
-) -> HttpResponse:
-    """One HTTP/1.1 request; follows up to ``follow`` redirects.  Raises ``HttpFailure``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    started = time.perf_counter()
-    for _ in range(follow + 1):
-        reader, writer, netloc = await _open(url, resolve, deadline, context)
-        try:
-            parts = urlsplit(url)
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header or netloc}",
-                     "Connection: close", "User-Agent: xiot-probe", "Accept: */*",
-                     "Origin: https://xiot.invalid"]
-            lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-            if body or method == "POST":
-                lines.append(f"Content-Length: {len(body)}")
-            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-            status, response_headers = await _read_head(reader, deadline)
-            content = await _read_body(reader, response_headers, deadline)
-        except TimeoutError:
-            raise HttpFailure(f"no answer within {timeout:g}s") from None
-        except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
-            raise HttpFailure(_error_text(exc)) from None
-        finally:
-            writer.transport.abort()
-        location = response_headers.get("location")
-        if status in (301, 302, 303, 307, 308) and location:
-            url = urljoin(url, location)
-            host_header = None
-            continue
-        return HttpResponse(status, response_headers, content, url,
-                            (time.perf_counter() - started) * 1000)
-    raise HttpFailure(f"more than {follow} redirects")
-
-
-async def _read_head(reader: asyncio.StreamReader, deadline: float
-                     ) -> tuple[int, dict[str, str]]:
-    loop = asyncio.get_running_loop()
-    raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"),
-                                 max(deadline - loop.time(), 0.001))
-    lines = raw.decode("iso-8859-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise ValueError(f"not an HTTP response: {lines[0][:60]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return int(parts[1]), headers
-
-
-async def _read_body(reader: asyncio.StreamReader, headers: Mapping[str, str],
-                     deadline: float) -> bytes:
-    loop = asyncio.get_running_loop()
-
-    def left() -> float:
-        return max(deadline - loop.time(), 0.001)
-
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = b""
-        while len(body) <= MAX_BODY:
-            size_line = await asyncio.wait_for(reader.readuntil(b"\r\n"), left())
-            size = int(size_line.split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                return body
-            body += await asyncio.wait_for(reader.readexactly(size + 2), left())
-            body = body[:-2]
-        raise ValueError(f"body larger than {MAX_BODY} bytes")
-    if "content-length" in headers:
-        size = int(headers["content-length"])
-        if size > MAX_BODY:
-            raise ValueError(f"body larger than {MAX_BODY} bytes")
-        return await asyncio.wait_for(reader.readexactly(size), left())
-    body = await asyncio.wait_for(reader.read(MAX_BODY + 1), left())
-    return body[:MAX_BODY]
-
-
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -205,26 +66,16 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed: {exc.reason or exc}"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, asyncio.IncompleteReadError):
-        return "the server closed the connection mid-answer"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
-
-
+@functools.lru_cache(maxsize=1024)
 def _plaintext(url: str) -> bool:
     """``http:``/``ws:`` to anything but loopback exposes the stream (and passwords)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False  # not a URL at all: its probe fails and says so
     if parts.scheme not in ("http", "ws"):
         return False
-    host = parts.hostname or ""
     return not (host == "localhost" or (_is_ip(host) and ipaddress.ip_address(host).is_loopback))
 
 
@@ -238,13 +89,11 @@ def host_meta_urls(domain: str, base: str | None = None) -> tuple[str, str]:
 
 
 def parse_xrd(body: bytes) -> list[tuple[str, str]]:
-    """``(rel, href)`` of every Link in an XRD document; ``ValueError`` if not XRD."""
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise ValueError("document declares a DTD")
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
-        raise ValueError(f"not well-formed XML ({exc})") from None
+    """``(rel, href)`` of every Link in an XRD document; ``ValueError`` if not XRD.
+
+    A DTD or entity declaration is refused (``xmlsafe.UnsafeXml``, a ``ValueError``).
+    """
+    root = xmlsafe.fromstring(body)
     if root.tag != f"{{{XRD_NS}}}XRD":
         raise ValueError(f"root element is {root.tag}, not an XRD")
     return [(link.get("rel", ""), link.get("href", "")) for link in root
@@ -264,15 +113,14 @@ def parse_jrd(body: bytes) -> list[tuple[str, str]]:
             if isinstance(link, dict)]
 
 
-async def fetch_host_meta(
-    domain: str, url: str, fmt: str, *, resolve: Resolve, timeout: float,
-    context: ssl.SSLContext | None = None,
-) -> HostMeta:
-    """Fetch and judge one host-meta document (``fmt`` is ``xml`` or ``json``)."""
+async def fetch_host_meta(domain: str, url: str, fmt: str, *, client: WebClient) -> HostMeta:
+    """Fetch and judge one host-meta document (``fmt`` is ``xml`` or ``json``).
+
+    A URL that is not ``https://DOMAIN`` (``--web-base``) gets the domain as ``Host``.
+    """
+    host = None if url.startswith(f"https://{domain}/") else domain
     try:
-        response = await http_request(url, resolve=resolve, timeout=timeout,
-                                      host_header=None if url.startswith(f"https://{domain}")
-                                      else domain, context=context)
+        response = await client.request(url, host_header=host)
     except HttpFailure as exc:
         return HostMeta(url, fmt, "skip", f"not published ({exc})")
     cors = response.headers.get("access-control-allow-origin")
@@ -287,11 +135,21 @@ async def fetch_host_meta(
         return HostMeta(status="fail", message=f"invalid host-meta: {exc}", **base)
     bosh = tuple(href for rel, href in links if rel == BOSH_REL and href)
     websocket = tuple(href for rel, href in links if rel == WEBSOCKET_REL and href)
-    status: Status = "ok"
+    status, notes = _judge_links(bosh, websocket, cors)
     found = f"{len(bosh)} BOSH and {len(websocket)} WebSocket link(s)"
-    notes = []
+    message = found + (f"; {'; '.join(notes)}" if notes else "")
+    return HostMeta(status=status, message=message, bosh=bosh, websocket=websocket,
+                    details={"links": [f"{rel} {href}" for rel, href in links]}, **base)
+
+
+def _judge_links(bosh: tuple[str, ...], websocket: tuple[str, ...], cors: str | None
+                 ) -> tuple[Status, list[str]]:
+    """``warn`` for what breaks or exposes browser clients; a ``note`` for no XMPP links
+    (a host-meta may serve other protocols only, and clients then use SRV)."""
+    status: Status = "ok"
+    notes: list[str] = []
     if not bosh and not websocket:
-        status, notes = "warn", ["no XMPP connection links"]
+        status, notes = "note", ["no XMPP connection links"]
     if cors is None:
         status = "warn"
         notes.append("no Access-Control-Allow-Origin header: browser clients cannot read it")
@@ -299,16 +157,13 @@ async def fetch_host_meta(
     if plain:
         status = "warn"
         notes.append(f"unencrypted endpoint(s): {', '.join(plain)}")
-    message = found + (f"; {'; '.join(notes)}" if notes else "")
-    return HostMeta(status=status, message=message, bosh=bosh, websocket=websocket,
-                    details={"links": [f"{rel} {href}" for rel, href in links]}, **base)
+    return status, notes
 
 
 # -- BOSH and WebSocket ----------------------------------------------------------------------
 
 
-async def probe_bosh(domain: str, url: str, *, resolve: Resolve, timeout: float,
-                     context: ssl.SSLContext | None = None) -> Check:
+async def probe_bosh(domain: str, url: str, *, client: WebClient) -> Check:
     """Open a BOSH session (XEP-0206) and expect a session id and stream features."""
     rid = int.from_bytes(os.urandom(4), "big") >> 1
     body = (f"<body xmlns='{BOSH_NS}' xmlns:xmpp='urn:xmpp:xbosh' content='text/xml; "
@@ -316,16 +171,15 @@ async def probe_bosh(domain: str, url: str, *, resolve: Resolve, timeout: float,
             "xml:lang='en' xmpp:version='1.0'/>").encode()
     headers = {"Content-Type": "text/xml; charset=utf-8"}
     try:
-        response = await http_request(url, resolve=resolve, timeout=timeout, method="POST",
-                                      body=body, headers=headers, context=context)
+        response = await client.request(url, method="POST", body=body, headers=headers)
     except HttpFailure as exc:
         return Check(domain, "web.bosh", "fail", None, f"unreachable: {exc}", url)
     elapsed = response.elapsed_ms
     if response.status != 200:
         return Check(domain, "web.bosh", "fail", elapsed, f"HTTP {response.status}", url)
     try:
-        root = ET.fromstring(response.body)
-    except ET.ParseError as exc:
+        root = xmlsafe.fromstring(response.body)
+    except xmlsafe.XmlError as exc:
         return Check(domain, "web.bosh", "fail", elapsed, f"not a BOSH body: {exc}", url)
     sid = root.get("sid")
     if root.tag != f"{{{BOSH_NS}}}body" or root.get("type") == "terminate" or not sid:
@@ -337,8 +191,8 @@ async def probe_bosh(domain: str, url: str, *, resolve: Resolve, timeout: float,
     terminate = (f"<body xmlns='{BOSH_NS}' rid='{rid + 1}' sid={quoteattr(sid)} "
                  "type='terminate'/>").encode()
     with contextlib.suppress(HttpFailure):  # else the session times out on the server
-        await http_request(url, resolve=resolve, timeout=min(timeout, 2.0), method="POST",
-                           body=terminate, headers=headers, context=context)
+        await client.request(url, method="POST", body=terminate, headers=headers,
+                             timeout=min(client.timeout, 2.0))
     status: Status = "warn" if _plaintext(url) else "ok"
     message = "session opened" + (f", features: {', '.join(features)}" if features else "")
     if status == "warn":
@@ -347,140 +201,100 @@ async def probe_bosh(domain: str, url: str, *, resolve: Resolve, timeout: float,
                  {"features": features, "from": root.get("from")})
 
 
-async def probe_websocket(domain: str, url: str, *, resolve: Resolve, timeout: float,
-                          context: ssl.SSLContext | None = None) -> Check:
+async def probe_websocket(domain: str, url: str, *, client: WebClient) -> Check:
     """Upgrade to an RFC 7395 WebSocket and expect an ``<open/>`` and stream features."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
     started = time.perf_counter()
-    key = base64.b64encode(os.urandom(16)).decode()
     try:
-        reader, writer, netloc = await _open(url, resolve, deadline, context)
+        ws = await client.websocket(url)
     except HttpFailure as exc:
         return Check(domain, "web.websocket", "fail", None, f"unreachable: {exc}", url)
     try:
-        parts = urlsplit(url)
-        request = (f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {netloc}\r\n"
-                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                   "Sec-WebSocket-Protocol: xmpp\r\nOrigin: https://xiot.invalid\r\n\r\n")
-        writer.write(request.encode())
-        status, headers = await _read_head(reader, deadline)
-        if status != 101:
-            return Check(domain, "web.websocket", "fail", None,
-                         f"no upgrade: HTTP {status}", url)
-        expected = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
-        if headers.get("sec-websocket-accept") != expected:
-            return Check(domain, "web.websocket", "fail", None,
-                         "wrong Sec-WebSocket-Accept in the upgrade answer", url)
-        if headers.get("sec-websocket-protocol", "").lower() != "xmpp":
+        if (ws.protocol or "").lower() != "xmpp":
             return Check(domain, "web.websocket", "fail", None,
                          "the server did not agree to the 'xmpp' sub-protocol (RFC 7395)", url)
-        writer.write(ws_frame(f"<open xmlns='{FRAMING_NS}' to={quoteattr(domain)} "
-                              "version='1.0'/>".encode()))
-        opened: ET.Element | None = None
-        features: list[str] = []
-        for _ in range(8):
-            element = ET.fromstring(await read_ws_text(reader, deadline))
-            if element.tag == f"{{{FRAMING_NS}}}open":
-                opened = element
-            elif element.tag == f"{{{FRAMING_NS}}}close" or element.tag.endswith("}error"):
-                from xiot.probes.stream import parse_stream_error
-
-                return Check(domain, "web.websocket", "fail", None,
-                             f"the server closed the stream: {parse_stream_error(element)}",
-                             url)
-            elif element.tag.endswith("}features"):
-                features = [child.tag.rpartition("}")[2] for child in element]
-                break
+        async with asyncio.timeout(client.timeout):
+            await ws.send_str(f"<open xmlns='{FRAMING_NS}' to={quoteattr(domain)} "
+                              "version='1.0'/>")
+            opened, features, closed = await _read_opening(ws)
         elapsed = (time.perf_counter() - started) * 1000
-        writer.write(ws_frame(f"<close xmlns='{FRAMING_NS}'/>".encode()))
-        writer.write(ws_frame(b"\x03\xe8", opcode=0x8))
     except TimeoutError:
         return Check(domain, "web.websocket", "fail", None,
-                     f"no answer within {timeout:g}s", url)
-    except (OSError, ValueError, ET.ParseError, asyncio.IncompleteReadError) as exc:
-        return Check(domain, "web.websocket", "fail", None,
-                     f"broken exchange: {_error_text(exc)}", url)
+                     f"no answer within {client.timeout:g}s", url)
+    except (ValueError, aiohttp.ClientError, ConnectionError) as exc:
+        text = exc if isinstance(exc, ValueError) else error_text(exc)
+        return Check(domain, "web.websocket", "fail", None, f"broken exchange: {text}", url)
     finally:
-        writer.transport.abort()
+        await _close_websocket(ws)
+    if closed is not None:
+        return Check(domain, "web.websocket", "fail", None,
+                     f"the server closed the stream: {closed}", url)
     if opened is None:
         return Check(domain, "web.websocket", "fail", elapsed, "no <open/> from the server", url)
-    status_: Status = "warn" if _plaintext(url) else "ok"
+    status: Status = "warn" if _plaintext(url) else "ok"
     message = (f"stream opened (from={opened.get('from')}, version={opened.get('version')})"
                + (f", features: {', '.join(features)}" if features else ""))
-    if status_ == "warn":
+    if status == "warn":
         message += "; plain ws:// outside loopback"
-    return Check(domain, "web.websocket", status_, elapsed, message, url,
+    return Check(domain, "web.websocket", status, elapsed, message, url,
                  {"features": features, "from": opened.get("from")})
 
 
-def ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
-    """One final, masked client frame (RFC 6455 section 5.2)."""
-    mask = os.urandom(4)
-    size = len(payload)
-    if size < 126:
-        head = bytes([0x80 | opcode, 0x80 | size])
-    elif size < 65536:
-        head = bytes([0x80 | opcode, 0x80 | 126]) + size.to_bytes(2, "big")
-    else:
-        head = bytes([0x80 | opcode, 0x80 | 127]) + size.to_bytes(8, "big")
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+async def _read_opening(ws: aiohttp.ClientWebSocketResponse
+                        ) -> tuple[ET.Element | None, list[str], str | None]:
+    """The server's ``<open/>``, its feature names and, if it closed instead, why."""
+    from xiot.probes.stream import parse_stream_error
 
-
-async def read_ws_text(reader: asyncio.StreamReader, deadline: float) -> bytes:
-    """The payload of the next text message (control frames skipped, fragments joined)."""
-    loop = asyncio.get_running_loop()
-    message = b""
-    for _ in range(64):
-        left = max(deadline - loop.time(), 0.001)
-        head = await asyncio.wait_for(reader.readexactly(2), left)
-        opcode, size = head[0] & 0x0F, head[1] & 0x7F
-        if size == 126:
-            size = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), left), "big")
-        elif size == 127:
-            size = int.from_bytes(await asyncio.wait_for(reader.readexactly(8), left), "big")
-        if size > MAX_BODY:
-            raise ValueError(f"WebSocket frame larger than {MAX_BODY} bytes")
-        mask = await asyncio.wait_for(reader.readexactly(4), left) if head[1] & 0x80 else b""
-        payload = await asyncio.wait_for(reader.readexactly(size), left)
-        if mask:
-            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        if opcode == 0x8:
+    opened: ET.Element | None = None
+    for _ in range(MAX_WS_MESSAGES):
+        message = await ws.receive()
+        if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                            aiohttp.WSMsgType.CLOSING):
             raise ValueError("the server closed the WebSocket")
-        if opcode in (0x1, 0x0):
-            message += payload
-            if head[0] & 0x80:
-                return message
-    raise ValueError("too many WebSocket frames without a message")
+        if message.type == aiohttp.WSMsgType.ERROR:
+            raise ValueError(f"WebSocket error: {message.data}")
+        if message.type != aiohttp.WSMsgType.TEXT:
+            continue
+        element = xmlsafe.fromstring(message.data)
+        if element.tag == f"{{{FRAMING_NS}}}open":
+            opened = element
+        elif element.tag == f"{{{FRAMING_NS}}}close" or element.tag.endswith("}error"):
+            return opened, [], str(parse_stream_error(element))
+        elif element.tag.endswith("}features"):
+            return opened, [child.tag.rpartition("}")[2] for child in element], None
+    return opened, [], None
+
+
+async def _close_websocket(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Say goodbye (RFC 7395 ``<close/>``, then a close frame) without waiting long."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(1.0):
+            if not ws.closed:
+                await ws.send_str(f"<close xmlns='{FRAMING_NS}'/>")
+            await ws.close()
 
 
 # -- checks ----------------------------------------------------------------------------------
 
 
-async def web_checks(
-    domain: str, *, resolve: Resolve, timeout: float, base: str | None = None,
-    context: ssl.SSLContext | None = None,
-) -> tuple[Check, ...]:
+async def web_checks(domain: str, *, client: WebClient, base: str | None = None,
+                     bosh: bool = True, websocket: bool = True) -> tuple[Check, ...]:
     """``web.host-meta``, ``web.host-meta-json``, then ``web.bosh``/``web.websocket`` for
-    every distinct endpoint either document advertises (probed concurrently)."""
+    every distinct endpoint either document advertises (probed concurrently; ``bosh`` or
+    ``websocket`` False leaves those out)."""
     xml_url, json_url = host_meta_urls(domain, base)
     metas = await asyncio.gather(
-        fetch_host_meta(domain, xml_url, "xml", resolve=resolve, timeout=timeout,
-                        context=context),
-        fetch_host_meta(domain, json_url, "json", resolve=resolve, timeout=timeout,
-                        context=context),
+        fetch_host_meta(domain, xml_url, "xml", client=client),
+        fetch_host_meta(domain, json_url, "json", client=client),
     )
     checks = [
         Check(domain, "web.host-meta" + ("-json" if meta.fmt == "json" else ""), meta.status,
               meta.elapsed_ms, meta.message, meta.url, {"cors": meta.cors, **meta.details})
         for meta in metas
     ]
-    bosh = list(dict.fromkeys(url for meta in metas for url in meta.bosh))
-    websocket = list(dict.fromkeys(url for meta in metas for url in meta.websocket))
-    probes = [probe_bosh(domain, url, resolve=resolve, timeout=timeout, context=context)
-              for url in bosh[:8]]
-    probes += [probe_websocket(domain, url, resolve=resolve, timeout=timeout, context=context)
-               for url in websocket[:8]]
+    bosh_urls = list(dict.fromkeys(url for meta in metas for url in meta.bosh)) if bosh else []
+    ws_urls = (list(dict.fromkeys(url for meta in metas for url in meta.websocket))
+               if websocket else [])
+    probes = [probe_bosh(domain, url, client=client) for url in bosh_urls[:MAX_ENDPOINTS]]
+    probes += [probe_websocket(domain, url, client=client) for url in ws_urls[:MAX_ENDPOINTS]]
     checks += await asyncio.gather(*probes)
     return tuple(checks)

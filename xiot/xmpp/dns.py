@@ -23,10 +23,17 @@ every domain: an unreachable resolver (no answer within the timeout, or a refuse
 question raises ``ResolverGarbage``; both are ``ConnectError`` (exit code 4).  Per-name
 problems (NXDOMAIN, NODATA, SERVFAIL, REFUSED for one name) are data in the results.
 
-We send queries with ``dns.asyncquery`` rather than through ``dns.asyncresolver.Resolver``
-(which is used only to read the system's nameservers): the resolver silently drops malformed
-or mismatched replies as a defence against spoofing, so a resolver that answers garbage would
-look exactly like one that does not answer at all.
+We send queries with dnspython's async query functions (``dns.asyncquery.udp``/``tcp``),
+which tell the cases apart by exception type (``dns.exception.Timeout`` for silence,
+``FormError``/``BadResponse`` and friends for an answer that is not one), rather than through
+``dns.asyncresolver.Resolver``, which is used only to read the system's nameservers: the
+resolver drops malformed and mismatched replies as a defence against spoofing and retries, so
+a resolver that answers garbage looks exactly like one that does not answer at all (measured
+with dnspython 2.9 against the lab DNS server: ``LifetimeTimeout`` after the full lifetime
+for garbage, a wrong id and silence alike; ``test_garbage_answers_raise_a_clear_error`` needs
+garbage reported at once).  What this module adds around the query functions: a connected UDP
+socket (an ICMP "port unreachable" is a refusal at once, not a timeout), resends within the
+budget (``udp()`` sends once), TCP after a truncated answer, and the nameservers in turn.
 """
 
 from __future__ import annotations
@@ -550,9 +557,14 @@ async def _gather_or_cancel(*awaitables: Awaitable[T]) -> list[T]:
 # -- discovery -----------------------------------------------------------------------------
 
 
-def _nameservers(resolver: tuple[str, int] | Sequence[tuple[str, int]] | None) -> tuple[
+def nameservers_for(resolver: tuple[str, int] | Sequence[tuple[str, int]] | None) -> tuple[
     Nameserver, ...
 ]:
+    """``resolver`` (one ``(ip, port)``, several, or ``None`` for the system's) as nameservers.
+
+    A caller that makes many look-ups (a probe run) resolves this once and passes the result,
+    so that every look-up goes to the same servers.
+    """
     if resolver is None:
         return system_nameservers()
     if len(resolver) == 2 and isinstance(resolver[0], str):
@@ -567,6 +579,7 @@ async def discover(
     timeout: float = DEFAULT_TIMEOUT,
     kinds: Sequence[Kind] = ("client", "server"),
     rng: random.Random | None = None,
+    validated: bool = False,
 ) -> DnsReport:
     """Resolve the XMPP endpoints of ``domain`` for ``kinds``.
 
@@ -575,10 +588,12 @@ async def discover(
     then host lookups run together, so the whole takes at most about twice ``timeout``.
     Endpoints come in connection order: per kind, the merged STARTTLS and direct-TLS SRV order,
     then each target's IPv6 addresses before its IPv4 ones.  A malformed ``domain`` raises
-    ``UsageError`` before any query is sent.
+    ``UsageError`` before any query is sent; ``validated=True`` says the caller has already
+    passed it through ``validate_domain`` (a probe run checks each domain once, up front).
     """
-    domain = validate_domain(domain)
-    nameservers = _nameservers(resolver)
+    if not validated:
+        domain = validate_domain(domain)
+    nameservers = nameservers_for(resolver)
     started = time.perf_counter()
     services = [name for name, info in SERVICES.items() if info.kind in kinds]
     srv = await _gather_or_cancel(

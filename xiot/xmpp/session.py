@@ -15,7 +15,7 @@ import hashlib
 import logging
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from xiot.config import Settings, fetch_password
@@ -78,12 +78,14 @@ def build_ssl_context(settings: Settings) -> ssl.SSLContext:
 
 
 async def plan_endpoints(
-    settings: Settings, domain: str, resolver: tuple[str, int] | None = None
+    settings: Settings, domain: str,
+    resolver: tuple[str, int] | Sequence[tuple[str, int]] | None = None,
 ) -> list[Endpoint]:
     """Where to connect: ``--server`` as given, else what DNS says (RFC 6120, XEP-0368).
 
     The DNS part is the probe's own discovery (RFC 2782 order, ``.`` targets, the A/AAAA
-    fallback), so a session connects where ``xiot probe`` looks.  ``resolver`` is for tests.
+    fallback), so a session connects where ``xiot probe`` looks.  ``resolver`` (one or more
+    ``(ip, port)``) replaces the system's nameservers: ``xiot probe --login --resolver``.
     """
     if settings.host:
         direct = settings.tls == "direct" or (settings.tls == "auto" and settings.port == 5223)
@@ -125,6 +127,7 @@ class Session:
         password: str | None = None,
         send_presence: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        resolver: tuple[str, int] | Sequence[tuple[str, int]] | None = None,
     ) -> None:
         if not settings.jid:
             raise ConfigError(
@@ -137,6 +140,8 @@ class Session:
         self._password = password
         self._send_presence = send_presence
         self._ssl_context = ssl_context
+        #: Nameservers for the SRV look-ups of ``open()`` (``None``: the system's).
+        self._resolver = resolver
         self.xmpp: slixmpp.ClientXMPP | None = None
         self.endpoint: Endpoint | None = None
         self.connect_ms: float | None = None
@@ -161,6 +166,7 @@ class Session:
         session._password = None
         session._send_presence = False
         session._ssl_context = None
+        session._resolver = None
         session.xmpp = client
         session.endpoint = None
         session.connect_ms = None
@@ -186,7 +192,7 @@ class Session:
     async def open(self) -> None:
         password = self._password if self._password is not None else fetch_password(self.settings)
         started = time.perf_counter()
-        endpoints = await plan_endpoints(self.settings, self.jid.domain)
+        endpoints = await plan_endpoints(self.settings, self.jid.domain, self._resolver)
         errors: list[XiotError] = []
         deadline = time.monotonic() + self.settings.timeout
         for endpoint in endpoints:

@@ -17,17 +17,15 @@ from xiot.probes.certs import (
     fingerprint,
     group_by_fingerprint,
     identity_check,
-    load_ca_file,
     load_chain,
     match_dns_id,
     match_identity,
     presented_identifiers,
     same_certificate_check,
     srv_id_services,
-    trust_check,
     validity_check,
-    verify_chain,
 )
+from xiot.probes.trust import load_ca_file, trust_check, verify_chain
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
@@ -215,6 +213,62 @@ def test_other_ca_not_trusted(ca: CertificateAuthority) -> None:
     assert not verify_chain([leaf(other, dns_names=("xiot.test",))], anchors=[ca.cert]).trusted
 
 
+def _ca(name: str, issuer: CertificateAuthority | None = None) -> CertificateAuthority:
+    """A CA that may have CAs below it (the lab's has path length 0); self-signed without
+    ``issuer``, else an intermediate signed by it."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    signer_key = issuer.key if issuer else key
+    cert = (x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer.cert.subject if issuer else subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - dt.timedelta(days=1))
+            .not_valid_after(NOW + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                signer_key.public_key()), False)
+            .sign(signer_key, hashes.SHA256()))
+    return CertificateAuthority(key=key, cert=cert)
+
+
+@pytest.mark.parametrize(("case", "reason", "words"), [
+    ("self-signed", "self-signed", "self-signed"),
+    ("missing intermediate", "unknown-issuer", "does not send its intermediate"),
+    ("untrusted root", "untrusted-root", "ends at the root CN=other root"),
+    ("expired", "expired", "expired on"),
+])
+def test_chain_failures_are_told_apart(ca: CertificateAuthority, case: str, reason: str,
+                                       words: str) -> None:
+    """What an operator must do differs for each, so the message must say which it is."""
+    other = _ca("other root")
+    inter = _ca("issuing CA", other)
+    chains = {
+        "self-signed": [self_signed(CertSpec("xiot.test", dns_names=("xiot.test",)))[0]],
+        "missing intermediate": [leaf(inter, dns_names=("xiot.test",))],
+        "untrusted root": [leaf(inter, dns_names=("xiot.test",)), inter.cert, other.cert],
+        "expired": [leaf(ca, dns_names=("xiot.test",), not_before=NOW - dt.timedelta(days=9),
+                         not_after=NOW - dt.timedelta(days=1))],
+    }
+    result = verify_chain(chains[case], anchors=[ca.cert], store_name="custom (ca.pem)")
+    assert not result.trusted and result.reason == reason
+    assert words in (result.error or ""), result.error
+    assert "candidates" not in (result.error or "")
+    check = trust_check("xiot.test", result, "ep")
+    assert check.status == "fail" and check.details["reason"] == reason
+    if case == "missing intermediate":  # sending it makes the chain verify up to the anchor
+        anchored = verify_chain([chains[case][0], inter.cert], anchors=[other.cert])
+        assert anchored.trusted and anchored.reason is None
+
+
 def test_system_store_does_not_trust_lab_ca(ca: CertificateAuthority) -> None:
     result = verify_chain([leaf(ca, dns_names=("xiot.test",))])
     assert not result.trusted and result.store == "system"
@@ -259,7 +313,7 @@ def test_fingerprints_and_same_cert(ca: CertificateAuthority) -> None:
     differ = {"a": fp1, "b": fp1, "c": fp2}
     assert group_by_fingerprint(differ) == {fp1: ("a", "b"), fp2: ("c",)}
     check = same_certificate_check("xiot.test", differ)
-    assert check.status == "warn" and "c" in check.message
+    assert check.status == "note" and "c" in check.message  # advice: each is judged alone
     assert same_certificate_check("xiot.test", {}).status == "skip"
 
 

@@ -69,9 +69,19 @@ RECORDS = [
     Record("_xmpp-client._tcp.mixed.test", "SRV", "0 0 0 ."),
     Record("_xmpp-client._tcp.mixed.test", "SRV", "5 0 5222 h.mixed.test."),
     Record("h.mixed.test", "A", "127.0.0.1"),
+    # '.' for direct TLS only: STARTTLS serves, direct TLS is decidedly not available.
+    Record("_xmpp-client._tcp.nodirect.test", "SRV", "5 0 5222 xmpp.nodirect.test."),
+    Record("_xmpps-client._tcp.nodirect.test", "SRV", "0 0 0 ."),
+    Record("_xmpp-server._tcp.nodirect.test", "SRV", "5 0 5269 xmpp.nodirect.test."),
+    Record("xmpp.nodirect.test", "A", "127.0.0.1"),
 ]
 ZONES = ["xiot.test", "tls.test", "nosrv.test", "disabled.test", "alias.test", "other.test",
-         "noaddr.test", "loop.test", "mixed.test"]
+         "noaddr.test", "loop.test", "mixed.test", "nodirect.test"]
+
+#: A domain where all four services are '.': no XMPP at all, though it has an address.
+ALL_DOT = [Record(f"_{service}._tcp.off.test", "SRV", "0 0 0 .")
+           for service in ("xmpp-client", "xmpps-client", "xmpp-server", "xmpps-server")]
+ALL_DOT.append(Record("off.test", "A", "127.0.0.1"))
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +144,8 @@ def test_fallback_without_srv(server: LabDnsServer) -> None:
         ("::1", 5269, True), ("127.0.0.1", 5269, True),
     }
     checks = {c.id: c for c in dns_checks(report)}
-    assert checks["dns.srv.xmpp-client"].status == "warn"
+    # The fallback works (RFC 6120 allows it): advice to publish SRV records, not a warning.
+    assert checks["dns.srv.xmpp-client"].status == "note"
     assert "falling back" in checks["dns.srv.xmpp-client"].message
     assert checks["dns.srv.xmpp-client"].details["rcode"] == "NXDOMAIN"
 
@@ -146,8 +157,36 @@ def test_dot_target_means_disabled_and_never_falls_back(server: LabDnsServer) ->
     assert report.fallback == ()
     assert report.hosts == ()  # '.' is never looked up as a host name
     checks = {c.id: c for c in dns_checks(report)}
-    assert checks["dns.endpoints.client"].status == "skip"
     assert "disabled" in checks["dns.srv.xmpp-client"].message
+    # Every kind asked about is "decidedly not available": no XMPP service, a failure.
+    assert checks["dns.endpoints.client"].status == "fail"
+    assert "no XMPP service" in checks["dns.endpoints.client"].message
+
+
+def test_one_kind_disabled_while_the_other_serves_is_fine(server: LabDnsServer) -> None:
+    # disabled.test: client '.', no server records, so s2s falls back to the A record.
+    report = run_discover(server, "disabled.test")
+    statuses = by_id(report)
+    assert statuses[("dns.endpoints.client", None)] == "skip"
+    assert statuses[("dns.endpoints.server", None)] == "ok"
+    assert "fail" not in statuses.values()
+
+
+def test_dot_for_one_service_only_is_fine(server: LabDnsServer) -> None:
+    report = run_discover(server, "nodirect.test")
+    statuses = by_id(report)
+    assert report.lookup("xmpps-client").status == "disabled"  # type: ignore[union-attr]
+    assert statuses[("dns.srv.xmpps-client", None)] == "ok"
+    assert statuses[("dns.endpoints.client", None)] == "ok"
+    assert "fail" not in statuses.values()
+
+
+def test_every_service_disabled_fails() -> None:
+    with serve_dns(ALL_DOT, zones=["off.test"]) as address:
+        report = asyncio.run(discover("off.test", resolver=address, timeout=TIMEOUT))
+    checks = [c for c in dns_checks(report) if c.id.startswith("dns.endpoints.")]
+    assert [(c.id, c.status) for c in checks] == [("dns.endpoints.client", "fail"),
+                                                  ("dns.endpoints.server", "fail")]
 
 
 def test_dot_target_mixed_with_real_records_is_noted(server: LabDnsServer) -> None:

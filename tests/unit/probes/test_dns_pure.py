@@ -36,10 +36,21 @@ def test_weights_bias_the_first_choice() -> None:
     assert 0.85 < firsts["heavy"] / 2000 < 0.95
 
 
-def test_zero_weight_records_are_kept() -> None:
-    records = [_srv(1, 0, "z1"), _srv(1, 0, "z2"), _srv(1, 5, "w")]
-    ordered = order_srv(records, random.Random(3))
-    assert {r.target for r in ordered} == {"z1", "z2", "w"}
+def test_zero_weight_records_are_placed_first(seed: int = 2) -> None:
+    """RFC 2782: zero-weight records go to the front before the running sums are taken, so
+    a draw of 0 picks one of them; anywhere else, a draw of 0 would pick the heavy one."""
+    records = [_srv(1, 5, "w"), _srv(1, 0, "z1"), _srv(1, 0, "z2")]
+    assert random.Random(seed).randint(0, 5) == 0  # this seed's first draw is 0
+    assert [r.target for r in order_srv(records, random.Random(seed))] == ["z1", "z2", "w"]
+    assert random.Random(0).randint(0, 5) != 0  # a draw above 0 skips the zero weights
+    assert [r.target for r in order_srv(records, random.Random(0))] == ["w", "z1", "z2"]
+
+
+def test_zero_weight_records_come_first_about_one_time_in_total_plus_one() -> None:
+    rng = random.Random(11)
+    records = [_srv(1, 5, "w"), _srv(1, 0, "z")]
+    firsts = Counter(order_srv(records, rng)[0].target for _ in range(3000))
+    assert 0.12 < firsts["z"] / 3000 < 0.22  # 1 draw in 6 (0..5) is a 0
 
 
 @pytest.mark.parametrize(

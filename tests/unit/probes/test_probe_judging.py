@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from xiot.probes.render import nagios, openmetrics, table_rows
-from xiot.probes.report import Check, ProbeResult
-from xiot.probes.runner import ProbeOptions, changes
-from xiot.probes.stream import (
-    StreamHeader,
-    StreamProbe,
+import pytest
+
+from xiot.errors import UsageError
+from xiot.probes.judge import (
     judge_compression,
     judge_header,
     judge_mechanisms,
     judge_pre_tls_features,
     judge_s2s,
-    parse_features,
-    parse_stream_error,
+    judge_sm_after_login,
     stream_checks,
 )
+from xiot.probes.render import nagios, openmetrics, table_rows
+from xiot.probes.report import Check, ProbeResult
+from xiot.probes.runner import GROUPS, ProbeOptions, changes, check_runnable
+from xiot.probes.stream import StreamHeader, StreamProbe, parse_features, parse_stream_error
 from xiot.probes.web import parse_jrd, parse_xrd
 from xiot.xmpp.endpoints import Endpoint
 
@@ -75,7 +76,7 @@ def test_mechanisms_after_tls() -> None:
     assert judge_mechanisms(features("<f/>"), "TLSv1.3")[0] == "fail"
     only_unique = features(MODERN_SERVER.replace("tls-exporter", "tls-unique").replace(
         "<channel-binding type='tls-server-end-point'/>", ""))
-    assert judge_mechanisms(only_unique, "TLSv1.3")[0] == "warn"
+    assert judge_mechanisms(only_unique, "TLSv1.3")[0] == "note"  # advice, not action
     assert judge_mechanisms(only_unique, "TLSv1.2")[0] == "ok"
 
 
@@ -180,3 +181,82 @@ def test_host_meta_parsers() -> None:
             continue
         raise AssertionError(bad)
     assert parse_jrd(b'{"links": [{"rel": "a", "href": "b"}]}') == [("a", "b")]
+
+
+def test_advice_is_a_note_that_never_raises_monitoring_state() -> None:
+    advice = ProbeResult("a.test", (Check("a.test", "tls.expiry", "ok", 1.0, "m", "ep",
+                                          {"days_left": 90.0}),
+                                    Check("a.test", "sasl.mechanisms", "note", None,
+                                          "no SCRAM-*-PLUS", "ep")))
+    line, code = nagios([advice])
+    assert code == 0 and line.startswith("XMPP PROBE OK")
+    assert "1 note(s)" in line and "'a.test_notes'=1" in line
+    text = openmetrics([advice])
+    assert 'xiot_probe_check_status{domain="a.test",check="sasl.mechanisms",' in text
+    status_line = next(line for line in text.splitlines()
+                       if line.startswith("xiot_probe_check_status") and "sasl" in line)
+    assert status_line.endswith(" 1")  # counted as ok: '> 1' alert rules stay quiet
+    assert 'xiot_probe_notes{domain="a.test"} 1' in text
+    assert not advice.failed and advice.worst_status == "note"
+
+
+def test_hardening_advice_is_note_and_sm_before_login_is_not_judged() -> None:
+    no_plus = features(MODERN_SERVER.replace("<mechanism>SCRAM-SHA-256-PLUS</mechanism>", ""))
+    assert judge_mechanisms(no_plus, "TLSv1.3")[0] == "note"
+    header = StreamHeader("example.org", None, "1.0", "2", "en", None)
+    no_sm = features(MODERN_SERVER.replace("<sm xmlns='urn:xmpp:sm:3'/>", ""))
+    found = {c.id: c.status for c in stream_checks(_probe(
+        features_before=features("<f><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>"
+                                 "<required/></starttls></f>"),
+        header_after=header, features_after=no_sm))}
+    assert "stream.sm" not in found  # judged after login, or reported as not checked
+    assert "warn" not in found.values() and "fail" not in found.values()
+    assert judge_sm_after_login(["bind", "sm"])[0] == "ok"
+    assert judge_sm_after_login(["bind"])[0] == "note"
+
+
+def test_selections_that_cannot_run_are_usage_errors() -> None:
+    from xiot.config import GlobalOptions, resolve
+
+    for bad in (ProbeOptions(only=("login",)), ProbeOptions(only=("login.ping", "dns")),
+                ProbeOptions(only=("s2s",), kinds=("client",)),
+                ProbeOptions(skip=GROUPS)):
+        with pytest.raises(UsageError):
+            check_runnable(bad)
+    settings = resolve(GlobalOptions(), jid_check=None)
+    for good in (ProbeOptions(), ProbeOptions(only=("login",), login=settings),
+                 ProbeOptions(only=("stream.sm",)), ProbeOptions(skip=("login",))):
+        check_runnable(good)
+
+
+def test_each_domain_is_validated_once(monkeypatch) -> None:
+    import asyncio
+
+    from xiot.probes import runner
+    from xiot.xmpp import dns
+
+    seen: list[str] = []
+    real = dns.validate_domain
+
+    def counting(text: str) -> str:
+        seen.append(text)
+        return real(text)
+
+    async def no_srv(domain: str, service: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return dns.SrvLookup(service, f"_{service}._tcp.{domain}", "absent")
+
+    async def no_host(host: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return dns.HostLookup(host, "absent")
+
+    monkeypatch.setattr(dns, "validate_domain", counting)
+    monkeypatch.setattr(runner, "validate_domain", counting)
+    monkeypatch.setattr(dns, "lookup_srv", no_srv)  # no query leaves a unit test
+    monkeypatch.setattr(dns, "lookup_host", no_host)
+
+    async def run() -> list[str]:
+        options = ProbeOptions(resolver=("127.0.0.1", 9), only=("dns",))
+        return [result.domain async for result in runner.probe_many(["a.test", "B.test"],
+                                                                    options)]
+
+    assert sorted(asyncio.run(run())) == ["a.test", "b.test"]
+    assert sorted(seen) == ["B.test", "a.test"]  # once each, not once per layer

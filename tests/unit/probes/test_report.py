@@ -28,6 +28,7 @@ def test_message_is_one_line_and_status_is_validated() -> None:
     assert Check("d", "x", "ok", None, "a\nb").message == "a b"
     with pytest.raises(ValueError):
         Check("d", "x", "error", None, "m")  # type: ignore[arg-type]
+    assert Check("d", "x", "note", None, "m").status == "note"
 
 
 def test_check_is_hashable_despite_details() -> None:
@@ -41,4 +42,6 @@ def test_worst_status() -> None:
     result = ProbeResult("d", (Check("d", "a", "ok", 1.0, "m"), Check("d", "b", "fail", None, "m")))
     assert result.worst_status == "fail"
     assert result.failed
-    assert result.counts() == {"skip": 0, "ok": 1, "warn": 0, "fail": 1}
+    assert result.counts() == {"skip": 0, "ok": 1, "note": 0, "warn": 0, "fail": 1}
+    assert worst_of(["ok", "note", "skip"]) == "note"  # a summary can say advice exists
+    assert worst_of(["note", "warn"]) == "warn"
