@@ -40,10 +40,19 @@ async def bounded(
 
 
 async def cancel_all(tasks: Iterable[asyncio.Future[object]]) -> None:
-    """Cancel every task that is still pending and wait until each has really ended."""
+    """Cancel every task that is still pending and wait until each has really ended.
+
+    Tasks that had already failed have their exception retrieved here: the consumer stopped
+    at the first error, and a second one is not news (asyncio would log it as "never
+    retrieved" when the task is collected).
+    """
+    tasks = list(tasks)
     pending = [task for task in tasks if not task.done()]
     for task in pending:
         task.cancel()
     if pending:
         with contextlib.suppress(BaseException):
             await asyncio.gather(*pending, return_exceptions=True)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()
