@@ -19,11 +19,14 @@ class LiveTable:
 
     def __init__(self, stream: IO[str], columns: Sequence[str],
                  key: Callable[[Mapping[str, Any]], Hashable], no_color: bool = False,
-                 title: str = "") -> None:
+                 title: str = "", watched: Sequence[str] | None = None) -> None:
         from rich.console import Console
         from rich.live import Live
 
         self.columns = tuple(columns)
+        #: The columns whose change is news (a value, a status); timings and timestamps
+        #: change every round and are not highlighted.
+        self.watched = set(watched if watched is not None else columns)
         self.key = key
         self.title = title
         self.console = Console(file=stream, no_color=no_color, highlight=False)
@@ -49,7 +52,8 @@ class LiveTable:
             before = self.previous.get(key)
             cells = []
             for column in self.columns:
-                new = before is not None and before.get(column) != texts[column]
+                new = (column in self.watched and before is not None
+                       and before.get(column) != texts[column])
                 changed += new
                 cells.append(Text(texts[column], style="bold yellow" if new else ""))
             current[key] = texts

@@ -234,6 +234,8 @@ class TableSink:
     styles: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     printed: bool = False
+    #: Columns whose values group consecutive rows: shown once per group, a rule between.
+    group_by: Sequence[str] = ()
 
     def emit(self, record: Mapping[str, Any]) -> None:
         self.records.append(dict(record))
@@ -255,8 +257,19 @@ class TableSink:
         table = Table(title=self.title, show_lines=False, header_style="bold")
         for name in columns:
             table.add_column(name.replace("_", " "), overflow="fold")
+        previous: tuple[Any, ...] | None = None
         for record in self.records:
-            table.add_row(*(self._cell(name, record.get(name)) for name in columns))
+            group = tuple(record.get(name) for name in self.group_by)
+            if previous is not None and group != previous:
+                table.add_section()
+            # a grouping column is shown when it, or a column it nests in, changes
+            same = 0
+            while same < len(group) and previous is not None and group[same] == previous[same]:
+                same += 1
+            hidden = set(self.group_by[:same])
+            table.add_row(*(self._cell(name, None if name in hidden else record.get(name))
+                            for name in columns))
+            previous = group
         console.print(table)
         self.records = []  # closing again (the next round of a watch) starts afresh
         self.printed = True
@@ -292,8 +305,11 @@ def open_sink(
     styles: Mapping[str, Mapping[str, str]] | None = None,
     stream: IO[str] | None = None,
     autoflush: bool = True,
+    group_by: Sequence[str] = (),
 ) -> Sink:
     """A sink for ``fmt`` writing to ``stream`` (stdout by default).
+
+    ``group_by`` names columns that group consecutive rows in a table (ignored elsewhere).
 
     ``autoflush=False`` lets a caller that emits records in groups (a readout's fields) flush
     once per group with ``flush()``.
@@ -302,7 +318,7 @@ def open_sink(
     if factory is None:
         raise ValueError(f"no record renderer for {fmt!r}")
     return factory(SinkOptions(stream or sys.stdout, columns, title, no_color, single,
-                               styles or {}, autoflush))
+                               styles or {}, autoflush, tuple(group_by)))
 
 
 @dataclass(frozen=True)
@@ -316,6 +332,7 @@ class SinkOptions:
     single: bool
     styles: Mapping[str, Mapping[str, str]]
     autoflush: bool
+    group_by: tuple[str, ...] = ()
 
 
 #: Record renderers by format name: the one registry ``-o`` is looked up in.  The monitoring
@@ -324,7 +341,8 @@ SINKS: dict[str, Callable[[SinkOptions], Sink]] = {
     "ndjson": lambda o: NdjsonSink(o.stream, o.autoflush),
     "json": lambda o: JsonSink(o.stream, single=o.single),
     "csv": lambda o: CsvSink(o.stream, o.columns, o.autoflush),
-    "table": lambda o: TableSink(o.stream, o.columns, o.title, o.no_color, o.styles),
+    "table": lambda o: TableSink(o.stream, o.columns, o.title, o.no_color, o.styles,
+                                 group_by=o.group_by),
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.helpers import xiot
@@ -102,7 +104,7 @@ def test_openmetrics(probe_world: World) -> None:
 
 
 def test_domains_from_stdin_and_watch(probe_world: World) -> None:
-    result = xiot(*probe_args(probe_world, "-f", "-", "--only", "dns", "--watch", "0.1",
+    result = xiot(*probe_args(probe_world, "-f", "-", "--only", "dns", "--watch", "0.5",
                               "--rounds", "2", "-o", "ndjson"), stdin="xiot.test\n# note\n")
     assert result.code == 0, result.stderr
     rounds = {r["round"] for r in result.ndjson()}
@@ -150,3 +152,28 @@ def test_garbage_resolver_exits_four(probe_world: World) -> None:
         args[args.index("--resolver") + 1] = f"{host}:{port}"
         line = xiot(*args).assert_clean_error(4)
     assert "garbage" in line
+
+
+def test_a_terminal_table_is_grouped_by_endpoint_and_ends_with_a_summary(
+        probe_world: World) -> None:
+    result = xiot(*probe_args(probe_world, "xiot.test", "--only", "dns,tcp,tls", "-o", "table",
+                              "--no-color"))
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert sum("xiot.test" in line.split("│")[1] for line in lines if "│" in line) == 1
+    assert any(set(line.strip()) <= set("├┼─┤") and line.strip() for line in lines)  # groups
+    (summary,) = [line for line in result.stderr.splitlines() if "checks:" in line]
+    assert summary.startswith("xiot: 1 domain, ") and " ok, " in summary and " fail, " in summary
+
+
+def test_probe_watch_on_a_terminal_is_one_live_view(probe_world: World) -> None:
+    from tests.helpers import xiot_command
+    from tests.terminal import Terminal
+
+    argv = [xiot_command(), *probe_args(probe_world, "xiot.test", "--only", "dns",
+                                        "--watch", "0.5", "--rounds", "3", "--no-color")]
+    with Terminal(argv, {**os.environ}) as term:
+        screen = term.wait_for("EXIT=")
+    assert "EXIT=0" in screen
+    assert screen.count("┃ domain") == 1
+    assert "round 3 at " in screen and "no change" in screen

@@ -64,6 +64,7 @@ def sink(
     single: bool = False,
     styles: Mapping[str, Mapping[str, str]] | None = None,
     autoflush: bool = True,
+    group_by: Sequence[str] = (),
 ) -> Sink:
     """An output sink in the format the user asked for (or the TTY default).
 
@@ -71,7 +72,8 @@ def sink(
     """
     rt = runtime(ctx)
     return open_sink(output_format(ctx), columns=columns, title=title, no_color=rt.no_color,
-                     single=single, styles=styles, autoflush=autoflush, stream=rt.env.stdout)
+                     single=single, styles=styles, autoflush=autoflush, stream=rt.env.stdout,
+                     group_by=group_by)
 
 
 def emit_all(ctx: typer.Context, records: Iterable[Mapping[str, Any]], **sink_options: Any

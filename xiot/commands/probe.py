@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from enum import StrEnum
 from typing import Any
 
 import typer
 
-from xiot.commands import common
+from xiot.commands import common, options
 
 app = common.typer_app()
 
 MONITORING = ("nagios", "openmetrics")
+
+
+class Kind(StrEnum):
+    """Which services to probe."""
+
+    client = "client"
+    server = "server"
+    both = "both"
 
 
 @app.command(
@@ -21,9 +29,11 @@ Examples:
   xiot probe example.org                         everything, as a table on a terminal
   xiot probe example.org example.net -o ndjson   many domains in parallel, one line per check
   xiot probe -f domains.txt --only dns,tls       just DNS and TLS for a list (- for stdin)
+  xiot probe example.org --kind client --s2s-from probe.example.net
   xiot probe example.org --skip web -o nagios    a Nagios/Icinga check with perfdata
   xiot probe example.org -o openmetrics > /var/lib/node_exporter/xmpp.prom
-  xiot probe example.org --watch 60              re-probe every minute, print what changed
+  xiot probe example.org --watch 60              re-probe every minute: a live view on a
+                                                 terminal, the changed checks when piped
   xiot --profile ops probe example.org --login   also log in, bind and ping
 
 \b
@@ -51,15 +61,16 @@ included), 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the probe could not run).""",
 def probe(
     ctx: typer.Context,
     domains: list[str] | None = typer.Argument(None, help="XMPP domains to probe."),
-    file: Path | None = typer.Option(None, "-f", "--file", dir_okay=False, allow_dash=True,
-                                     help="Read domains from FILE, one per line ('-': stdin)."),
+    from_file: str | None = options.from_file("domains (one per line, a CSV with a domain "
+                                              "column, or NDJSON)"),
     resolver: str | None = typer.Option(None, "--resolver", metavar="IP[:PORT]",
                                         help="Ask this DNS server for every look-up."),
     only: list[str] = typer.Option([], "--only", metavar="GROUPS",
                                    help="Only these check groups or ids (comma-separated)."),
     skip: list[str] = typer.Option([], "--skip", metavar="GROUPS",
                                    help="Leave out these check groups or ids."),
-    kind: str = typer.Option("both", "--kind", help="client, server or both."),
+    kind: Kind = typer.Option(Kind.both, "--kind", help="Client services, server services "
+                              "or both."),
     warn_days: float = typer.Option(30.0, "--warn-days", min=0,
                                     help="Warn when a certificate expires within DAYS."),
     crit_days: float = typer.Option(7.0, "--crit-days", min=0,
@@ -69,14 +80,11 @@ def probe(
     web_base: str | None = typer.Option(None, "--web-base", metavar="URL",
                                         help="Fetch host-meta from URL instead of "
                                         "https://DOMAIN (the Host header stays the domain)."),
-    s2s_from: str | None = typer.Option(None, "--from", metavar="DOMAIN",
+    s2s_from: str | None = typer.Option(None, "--s2s-from", metavar="DOMAIN",
                                         help="'from' of our s2s stream headers."),
-    concurrency: int = typer.Option(100, "--concurrency", min=1, max=1024,
-                                    help="Domains probed at the same time."),
-    watch: float = typer.Option(0.0, "--watch", min=0, metavar="SECONDS",
-                                help="Probe again every SECONDS and print what changed."),
-    rounds: int = typer.Option(0, "--rounds", min=0,
-                               help="With --watch: stop after N rounds (0: until Ctrl-C)."),
+    concurrency: int = options.concurrency(100, 1024, "Domains probed"),
+    watch: float | None = options.watch(),
+    rounds: int | None = options.rounds(),
 ) -> None:
     """Check XMPP domains: SRV records, every endpoint's TLS and certificate, stream features,
     SASL, s2s, host-meta/BOSH/WebSocket, and optionally a login."""
@@ -86,16 +94,17 @@ def probe(
     rt = common.runtime(ctx)
     fmt = rt.output_format(ALL_FORMATS)
     try:
-        names = _domains(domains or [], file)
-        options = _options(ctx, names, resolver, only, skip, kind, warn_days, crit_days,
-                           login, web_base, s2s_from, concurrency)
-        if fmt in MONITORING and watch:
+        options.check_watch(watch, rounds)
+        names = _domains(domains or [], from_file)
+        probe_options = _options(ctx, names, resolver, only, skip, kind.value, warn_days,
+                                 crit_days, login, web_base, s2s_from, concurrency)
+        if fmt in MONITORING and watch is not None:
             raise UsageError(f"--watch cannot be combined with -o {fmt}",
                              "Let the monitoring system schedule the probe")
-        if watch:
-            failed = rt.run(lambda: _watch(ctx, names, options, watch, rounds))
+        if watch is not None:
+            failed = rt.run(lambda: _watch(ctx, names, probe_options, watch, rounds or 0))
         else:
-            failed = rt.run(lambda: _once(ctx, fmt, names, options))
+            failed = rt.run(lambda: _once(ctx, fmt, names, probe_options))
     except XiotError as exc:
         if fmt != "nagios":
             raise
@@ -107,19 +116,17 @@ def probe(
     raise typer.Exit(failed)
 
 
-def _domains(given: list[str], file: Path | None) -> list[str]:
+def _domains(given: list[str], from_file: str | None) -> list[str]:
     from xiot.errors import UsageError
 
     names = list(given)
-    if file is not None:
-        try:
-            text = sys.stdin.read() if str(file) == "-" else file.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read {file}: {exc}") from None
-        names += [line.split("#", 1)[0].strip() for line in text.splitlines()]
-        names = [name for name in names if name]
+    if from_file is not None:  # one per line, a CSV with a domain column, or NDJSON
+        from xiot.records import read_records
+
+        found = (r.value.split("#", 1)[0].strip() for r in read_records(from_file, "domain"))
+        names += [name for name in found if name]
     if not names:
-        raise UsageError("no domain to probe", "Give one or more domains, or --file FILE")
+        raise UsageError("no domain to probe", "Give one or more domains, or -f FILE")
     return names
 
 
@@ -168,10 +175,12 @@ async def _once(ctx: typer.Context, fmt: str, names: list[str], options: Any) ->
         records = [record for result in results for record in result.to_records()]
         common.emit_all(ctx, records, columns=csv_columns(records))
     elif fmt == "table":
-        out = common.sink(ctx, columns=render.TABLE_COLUMNS, styles={"status": STATUS_STYLES})
+        out = common.sink(ctx, columns=render.TABLE_COLUMNS, styles={"status": STATUS_STYLES},
+                          group_by=("domain", "endpoint"))
         for row in render.table_rows(results):
             out.emit(row)
         out.close()
+        common.say(ctx, render.summary_line(results))
     elif fmt == "nagios":
         line, code = render.nagios(results)
         sys.stdout.write(line + "\n")
@@ -193,28 +202,52 @@ def csv_columns(records: list[dict[str, Any]]) -> tuple[str, ...]:
 
 async def _watch(ctx: typer.Context, names: list[str], options: Any, interval: float,
                  rounds: int) -> int:
+    """Probe every ``interval`` seconds.  On a terminal: one live view of every check,
+    redrawn in place with what changed in bold; piped: the changed checks of each round as
+    records (one sink for the whole run).  1 if any round had a failed check."""
     from xiot.output import STATUS_STYLES
     from xiot.probes import render
     from xiot.probes.runner import watch
 
-    failed: dict[str, bool] = {}
-    current = 0
-    out = None
+    rt = common.runtime(ctx)
+    live_view = common.output_format(ctx) == "table" and rt.env.stdout_isatty
     columns = ("round", *render.TABLE_COLUMNS, "previous")
+    out = None if live_view else common.sink(ctx, columns=columns,
+                                             styles={"status": STATUS_STYLES})
+    live = None
+    if live_view:
+        from xiot.live import LiveTable
+
+        live = LiveTable(rt.env.stdout, render.TABLE_COLUMNS, no_color=rt.no_color,
+                         key=lambda row: (row["domain"], row["endpoint"], row["id"]),
+                         watched=("status", "message"))
+    failed_any = False
+    round_results: dict[str, Any] = {}
+    current = 0
+
+    def show_round() -> None:
+        if live is not None and round_results:
+            results = list(round_results.values())
+            live.show(render.table_rows(results), note=render.summary_line(results))
+
     try:
         async for number, result, changed in watch(names, options, interval, rounds):
-            if number != current and out is not None:
-                out.close()
-                out = None
-            current = number
-            out = out or common.sink(ctx, columns=columns, styles={"status": STATUS_STYLES},
-                                     title=f"round {number}")
-            failed[result.domain] = result.failed
-            for check in changed:
-                record = check.to_record()
-                out.emit({"round": number, **{k: record[k] for k in render.TABLE_COLUMNS},
-                          "previous": check.details.get("previous")})
+            if number != current:
+                show_round()
+                current = number
+            round_results[result.domain] = result
+            failed_any = failed_any or result.failed
+            if out is not None:
+                for check in changed:
+                    record = check.to_record()
+                    out.emit({"round": number, **{k: record[k] for k in render.TABLE_COLUMNS},
+                              "previous": check.details.get("previous")})
+                if changed:
+                    out.flush()
+        show_round()
     finally:
         if out is not None:
             out.close()
-    return int(any(failed.values()))
+        if live is not None:
+            live.close()
+    return int(failed_any)

@@ -144,7 +144,8 @@ class _View:
 
             shown = readout_view.choose_columns(columns, base)
             self.live = LiveTable(self.env.stdout, shown, key=_row_key,
-                                  no_color=common.runtime(ctx).no_color)
+                                  no_color=common.runtime(ctx).no_color,
+                                  watched=("value", "unit", "status", "error"))
 
     def emit(self, rows) -> None:  # type: ignore[no-untyped-def]
         if self.buffered:

@@ -123,6 +123,18 @@ def _esc(value: str) -> str:
 TABLE_COLUMNS = ("domain", "endpoint", "id", "status", "elapsed_ms", "message")
 
 
+def summary_line(results: Sequence[ProbeResult]) -> str:
+    """``2 domains, 54 checks: 40 ok, 6 note, 1 warn, 0 fail, 7 skip`` - how a run ended."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for result in results:
+        for status, count in result.counts().items():
+            counts[status] += count
+    total = sum(counts.values())
+    parts = ", ".join(f"{counts[s]} {s}" for s in ("ok", "note", "warn", "fail", "skip"))
+    plural = "s" * (len(results) != 1)
+    return f"{len(results)} domain{plural}, {total} checks: {parts}"
+
+
 def table_rows(results: Sequence[ProbeResult]) -> list[dict[str, object]]:
     """Rows for the table: per domain, domain-wide checks first, then endpoint by endpoint."""
     rows: list[dict[str, object]] = []

@@ -8,11 +8,11 @@ what lets CSV and NDJSON consumers rely on the output from one release to the ne
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
+
+from xiot.output import jsonable
 
 #: ``note`` is advice (a hardening step, a nice-to-have): shown, but it never raises the exit
 #: code or a monitoring state.  ``warn`` is for what needs action, ``fail`` for what is broken,
@@ -129,25 +129,6 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         for key, item in value.items():
             _flatten(f"{prefix}.{key}", item, out)
         return
-    out[prefix] = _json_value(value)
+    out[prefix] = jsonable(value)
 
 
-def _json_value(value: Any) -> Any:
-    """Convert ``value`` to something ``json.dumps`` accepts, without losing meaning."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else None
-    if isinstance(value, enum.Enum):
-        return _json_value(value.value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, Mapping):
-        return {str(k): _json_value(v) for k, v in value.items()}
-    if isinstance(value, set | frozenset):
-        return sorted((_json_value(v) for v in value), key=str)
-    if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
-    return str(value)
