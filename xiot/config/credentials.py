@@ -7,11 +7,8 @@ command, and a secret never sits in an object that might be printed.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import logging
 import os
-import shlex
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -97,6 +94,7 @@ def _prompt(text: str) -> str:
     asyncio replaces the SIGINT handler with one that only cancels the running task, which a
     blocking terminal read never notices; the default handler is put back for the prompt.
     """
+    import getpass
     import signal
     import threading
 
@@ -120,6 +118,9 @@ def _run_password_cmd(command: str, timeout: float) -> str:
     otherwise outlive xiot and keep its pipes open.  A program that detaches into a session
     of its own on purpose (gpg-agent) is left alone.
     """
+    import shlex
+    import subprocess  # deferred, like every import here: most runs never call a command
+
     try:
         argv = shlex.split(command)
     except ValueError as exc:
@@ -160,7 +161,7 @@ def _run_password_cmd(command: str, timeout: float) -> str:
     return password
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
+def _kill_group(proc: Any) -> None:
     """Kill the command's whole process group, reap the command, close its pipes.
 
     Its output is not read: a descendant that left the group could hold the pipes open.
