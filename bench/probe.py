@@ -97,11 +97,11 @@ import contextlib
 import multiprocessing
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -109,7 +109,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from _lab import cpu_seconds
+from _lab import cpu_seconds, xiot_executable
 
 from xiot.lab import prosody
 from xiot.lab.ca import CertificateAuthority, CertSpec, write_pem
@@ -139,7 +139,7 @@ def start_server(directory: Path, domains: list[str]) -> tuple[prosody.ServerCon
                                directory / "certs" / "server.key")
     hosts = "".join(f'\nVirtualHost "{domain}"\n' for domain in domains)
     cfg.config_file.write_text(prosody.render_config(cfg) + hosts)
-    return cfg, prosody.start(cfg)
+    return cfg, prosody.start(cfg, lambda pid: None)  # start() stops it if interrupted
 
 
 @dataclass(frozen=True)
@@ -350,12 +350,6 @@ def probe(domains: list[str], options: ProbeOptions) -> tuple[float, int]:
     return time.perf_counter() - started, failed
 
 
-def timed_process(argv: list[str]) -> tuple[float, str, int]:
-    started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    return time.perf_counter() - started, done.stdout.strip(), done.returncode
-
-
 @dataclass(frozen=True)
 class Round:
     rtt_ms: float
@@ -528,104 +522,358 @@ def _cpu_of(domains: list[str], options: ProbeOptions, rounds: int
     return statistics.median(spent), dict(seen)
 
 
+def parse_rtts(text: str) -> list[float]:
+    """``--also-rtt-ms``: comma-separated round trips in ms, 0 for straight to Prosody."""
+    found: list[float] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        value = float(part)
+        if not 0 <= value <= MAX_RTT_MS:
+            raise ValueError(f"{part} is not in [0, {MAX_RTT_MS}]")
+        if value not in found:
+            found.append(value)
+    return found
+
+
+def progress(message: str) -> None:
+    print(f"[bench/probe.py] {message}", file=sys.stderr, flush=True)
+
+
+def run_round(domains: list[str], rtt_ms: float, cfg: prosody.ServerConfig, server_pid: int,
+              directory: Path, args: argparse.Namespace) -> tuple[Round, list[str]]:
+    """One latency: singles and parallel runs in this process; at a non-zero latency also
+    ``--wall-sample`` domains as whole processes (xiot, and check_xmppng where it can)."""
+    direct = Targets(cfg.ports.c2s, cfg.ports.c2s_direct, cfg.ports.s2s)
+    singles = args.singles or len(domains)
+    concurrency = args.concurrency or len(domains)
+
+    def options(host: str, port: int) -> ProbeOptions:
+        return ProbeOptions(resolver=(host, port), timeout=10.0, ca=directory / "ca.pem",
+                            skip=("web",), concurrency=concurrency)
+
+    progress(f"{rtt_ms:g} ms: {singles} single domains, then {args.repeat} parallel runs")
+    if not rtt_ms:
+        with helper(_dns_main, records(domains, direct), 0.0) as ((host, port), dns_pid):
+            found = measure(domains, options(host, port), 0, singles, args.repeat,
+                            {"Prosody": server_pid, "DNS server": dns_pid})
+        return found, []
+    rtt = rtt_ms / 1000
+    upstreams = [direct.c2s, direct.c2s_direct, direct.s2s]
+    with helper(_proxy_main, upstreams, rtt / 2) as (proxied, proxy_pid):
+        targets = Targets(*proxied)
+        with helper(_dns_main, records(domains, targets), rtt) as ((host, port), dns_pid):
+            found = measure(domains, options(host, port), rtt_ms, singles, args.repeat,
+                            {"Prosody": server_pid, "DNS server": dns_pid,
+                             "proxy": proxy_pid})
+            lines = wall_comparison(domains[: args.wall_sample], targets.c2s, host, port,
+                                    directory, rtt_ms, found.singles)
+    return found, lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--domains", type=int, default=100)
-    parser.add_argument("--rtt-ms", type=float, default=50.0,
-                        help="emulated round-trip time (DNS answer delay; proxy delays half "
-                             "of it each way)")
+    parser.add_argument("--rtt-ms", type=float, default=200.0,
+                        help="emulated round-trip time of the budget figure (DNS answer "
+                             "delay; proxy delays half of it each way)")
+    parser.add_argument("--also-rtt-ms", default="50,0",
+                        help="other round trips measured in the same run and reported without "
+                             "a budget, comma-separated; 0 is straight to Prosody, no proxy; "
+                             "'' for none")
     parser.add_argument("--singles", type=int, default=0,
                         help="domains timed one at a time (default: all)")
     parser.add_argument("--concurrency", type=int, default=0,
                         help="domains probed at once (default: all of them)")
     parser.add_argument("--repeat", type=int, default=3, help="parallel runs per latency")
-    parser.add_argument("--sample", type=int, default=10, help="domains timed as processes")
+    parser.add_argument("--sample", type=int, default=20,
+                        help="domains of the CPU comparison with check_xmppng")
+    parser.add_argument("--cpu-repeat", type=int, default=3,
+                        help="runs of each xiot process in the CPU comparison")
+    parser.add_argument("--wall-sample", type=int, default=5,
+                        help="domains timed as whole processes at each emulated latency")
     parser.add_argument("--web", action="store_true",
                         help="measure the CPU of the HTTP checks per endpoint instead")
     args = parser.parse_args()
     if not 0 < args.rtt_ms <= MAX_RTT_MS or not 0 < args.domains <= 1000:
         parser.error(f"--rtt-ms must be in (0, {MAX_RTT_MS}] and --domains in 1-1000")
+    try:
+        also = [rtt for rtt in parse_rtts(args.also_rtt_ms) if rtt != args.rtt_ms]
+    except ValueError as exc:
+        parser.error(f"--also-rtt-ms: {exc}")
+    if not 2 <= args.sample <= args.domains or not 1 <= args.cpu_repeat <= 20:
+        parser.error("--sample must be in 2-DOMAINS and --cpu-repeat in 1-20")
+    if not 0 <= args.wall_sample <= args.domains or not 1 <= args.repeat <= 20:
+        parser.error("--wall-sample must be in 0-DOMAINS and --repeat in 1-20")
     domains = [f"d{i:03d}.bench.test" for i in range(args.domains)]
-    singles = args.singles or len(domains)
     concurrency = args.concurrency or len(domains)
-    rtt = args.rtt_ms / 1000
     rounds: list[Round] = []
+    walls: list[str] = []
     with tempfile.TemporaryDirectory(prefix="xiot-bench-") as tmp:
         directory = Path(tmp)
         cfg, pid = start_server(directory, domains)
-        if args.web:
-            try:
-                web_cpu(domains, cfg, directory, args.repeat)
-            finally:
-                prosody.stop_pid(pid, cfg.config_file)
-            return
-        direct = Targets(cfg.ports.c2s, cfg.ports.c2s_direct, cfg.ports.s2s)
         try:
-            with helper(_dns_main, records(domains, direct), 0.0) as ((host, port), dns_pid):
-                options = ProbeOptions(resolver=(host, port), timeout=10.0,
-                                       ca=directory / "ca.pem", skip=("web",),
-                                       concurrency=concurrency)
-                rounds.append(measure(domains, options, 0, singles, args.repeat,
-                                      {"Prosody": pid, "DNS server": dns_pid}))
-            upstreams = [direct.c2s, direct.c2s_direct, direct.s2s]
-            with helper(_proxy_main, upstreams, rtt / 2) as (proxied, proxy_pid):
-                targets = Targets(*proxied)
-                with helper(_dns_main, records(domains, targets), rtt) as ((host, port), dns_pid):
-                    options = ProbeOptions(resolver=(host, port), timeout=10.0,
-                                           ca=directory / "ca.pem", skip=("web",),
-                                           concurrency=concurrency)
-                    rounds.append(measure(domains, options, args.rtt_ms, singles, args.repeat,
-                                          {"Prosody": pid, "DNS server": dns_pid,
-                                           "proxy": proxy_pid}))
-                    comparison(domains[: args.sample], targets.c2s, host, port, directory,
-                               args.rtt_ms, rounds[-1].singles)
+            if args.web:
+                web_cpu(domains, cfg, directory, args.repeat)
+                return
+            for rtt_ms in [*also, args.rtt_ms]:
+                found, lines = run_round(domains, rtt_ms, cfg, pid, directory, args)
+                rounds.append(found)
+                walls += lines
+            progress(f"CPU per endpoint: {args.sample} domains, xiot and check_xmppng")
+            cpu_lines, cpu_ratio = cpu_comparison(domains[: args.sample], cfg, directory,
+                                                  args.cpu_repeat)
         finally:
             prosody.stop_pid(pid, cfg.config_file)
     print(f"{len(domains)} domains, {concurrency} at a time; each domain: 4 SRV and 2 address "
           "lookups, 3 endpoints (STARTTLS c2s, direct TLS c2s, STARTTLS s2s), no HTTP")
     for found in rounds:
         print("\n".join(found.lines(len(domains))))
-    zero, emulated = rounds
-    print(f"ratio at 0 ms (CPU-bound, not what the budget is about): "
-          f"{zero.median_parallel / zero.slowest:.2f}")
+    print("\n".join(walls))
+    *others, budget = rounds
+    for found in others:
+        where = (f"{found.rtt_ms:g} ms emulated round trip" if found.rtt_ms
+                 else "0 ms, loopback, CPU-bound")
+        print(f"ratio at {where} (parallel / slowest single; without a budget): "
+              f"{found.median_parallel / found.slowest:.2f}")
+    print("\n".join(cpu_lines))
+    print("CPU ratio (xiot / check_xmppng per endpoint, same endpoints, start-up excluded, "
+          f"budget <= 1.0): {cpu_ratio:.2f}")
     print(f"ratio (parallel / slowest single, {args.rtt_ms:g} ms emulated round trip, "
-          f"budget <= 1.5): {emulated.median_parallel / emulated.slowest:.2f}")
+          f"budget <= 1.5): {budget.median_parallel / budget.slowest:.2f}")
 
 
-def comparison(sample: list[str], c2s_port: int, host: str, port: int, directory: Path,
-               rtt_ms: float, single_times: list[float]) -> None:
-    """Per-domain times of check_xmppng and of the xiot command, as whole processes."""
+def wall_comparison(sample: list[str], c2s_port: int, host: str, port: int, directory: Path,
+                    rtt_ms: float, single_times: list[float]) -> list[str]:
+    """Per-domain wall times of check_xmppng and of the xiot command, as whole processes."""
     where = f"[{rtt_ms:g} ms emulated round trip, through the proxy]"
-    xiot = shutil.which("xiot")
+    lines: list[str] = []
+    if not sample:
+        return lines
     common = ["--resolver", f"{host}:{port}", "--ca", str(directory / "ca.pem"),
               "--skip", "web", "-o", "nagios"]
-    xiot_walls = [timed_process([xiot, "probe", d, *common])[0] for d in sample] if xiot else []
+    xiot_walls = [run_child([xiot_executable(), "probe", d, *common], env=xiot_env()).wall
+                  for d in sample]
     if not os.access(CHECK_XMPPNG, os.X_OK):
-        print(f"check_xmppng: not installed ({CHECK_XMPPNG} missing; "
-              "apt-get install nagios-check-xmppng)")
+        lines.append(f"check_xmppng: not installed ({CHECK_XMPPNG} missing; "
+                     "apt-get install nagios-check-xmppng)")
+    elif rtt_ms >= CHECK_XMPPNG_MAX_RTT_MS:
+        lines.append(f"{where} check_xmppng not timed: it reads each answer until 100 ms of "
+                     f"silence, so at {rtt_ms / 2:g} ms each way it reads none")
     else:
         walls: list[float] = []
         internal: list[float] = []
         first = ""
         for domain in sample:
-            # Debian's plugin needs Debian's python3 (its modules are not in other Pythons).
-            wall, out, _ = timed_process(
-                ["/usr/bin/python3", CHECK_XMPPNG, "-H", LOOPBACK, "-p", str(c2s_port),
-                 "--servername", domain, "--starttls", "-r", str(directory / "ca.pem")])
-            walls.append(wall)
-            first = first or out
-            match = re.search(r"time=([0-9.]+)s", out)
+            child = run_child(check_xmppng(c2s_port, domain, directory))
+            walls.append(child.wall)
+            first = first or child.stdout
+            match = re.search(r"time=([0-9.]+)s", child.stdout)
             if match:
                 internal.append(float(match.group(1)))
-        print(f"{where} check_xmppng sample output: {first}")
-        print(f"{where} check_xmppng per domain (process, 1 endpoint, no SRV): median "
-              f"{statistics.median(walls) * 1000:.1f} ms; its own 'request took' median "
-              + (f"{statistics.median(internal) * 1000:.1f} ms" if internal else "n/a"))
-    if xiot_walls:
-        print(f"{where} xiot probe per domain (process, 3 endpoints + DNS): median "
-              f"{statistics.median(xiot_walls) * 1000:.1f} ms")
-    print(f"{where} xiot probe per domain (in-process, 3 endpoints + DNS): median "
-          f"{statistics.median(single_times) * 1000:.1f} ms")
+        lines.append(f"{where} check_xmppng sample output: {first}")
+        lines.append(
+            f"{where} check_xmppng per domain (process, 1 endpoint, no SRV): median "
+            f"{statistics.median(walls) * 1000:.1f} ms; its own 'request took' median "
+            + (f"{statistics.median(internal) * 1000:.1f} ms" if internal else "n/a"))
+    lines.append(f"{where} xiot probe per domain (process, 3 endpoints + DNS): median "
+                 f"{statistics.median(xiot_walls) * 1000:.1f} ms ({len(sample)} domains)")
+    lines.append(f"{where} xiot probe per domain (in-process, 3 endpoints + DNS): median "
+                 f"{statistics.median(single_times) * 1000:.1f} ms")
+    return lines
+
+
+# -- CPU per endpoint ----------------------------------------------------------------------
+
+#: check_xmppng waits for 100 ms of silence after each request: half of this round trip
+#: plus the server's own time leaves it nothing to read.
+CHECK_XMPPNG_MAX_RTT_MS = 150.0
+CHILD_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Child:
+    wall: float
+    #: User plus system CPU seconds of the process (and any it waited for), from wait4.
+    cpu: float
+    stdout: str
+    returncode: int
+
+
+def run_child(argv: list[str], env: dict[str, str] | None = None,
+              timeout: float = CHILD_TIMEOUT) -> Child:
+    """Run ``argv`` to its end (killed after ``timeout``); its own CPU from ``os.wait4``."""
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, env=env,
+                                   stdin=subprocess.DEVNULL)
+        timer = threading.Timer(timeout, process.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace").strip()
+    return Child(wall, usage.ru_utime + usage.ru_stime, text, process.returncode)
+
+
+def xiot_env() -> dict[str, str]:
+    """The caller's environment without XIOT_* (a user's XIOT_OUTPUT must not change what
+    is measured), no colour, and with xiot's modules compiled as an install would have them:
+    an editable checkout under PYTHONDONTWRITEBYTECODE would recompile them in every process,
+    CPU that no installed xiot spends."""
+    import compileall
+
+    import xiot
+
+    compileall.compile_dir(str(Path(xiot.__file__).parent), quiet=1)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("XIOT_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def check_xmppng(port: int, domain: str, directory: Path) -> list[str]:
+    # Debian's plugin needs Debian's python3 (its modules are not in other Pythons).
+    return ["/usr/bin/python3", CHECK_XMPPNG, "-H", LOOPBACK, "-p", str(port),
+            "--servername", domain, "--starttls", "-r", str(directory / "ca.pem")]
+
+
+def starttls_c2s_records(domains: list[str], port: int) -> list[Record]:
+    """Only ``_xmpp-client`` SRV records: each domain's one endpoint is the STARTTLS c2s
+    port that check_xmppng is pointed at."""
+    return [Record("xmpp.bench.test", "A", LOOPBACK)] + [
+        Record(f"_xmpp-client._tcp.{domain}", "SRV", f"5 0 {port} xmpp.bench.test.")
+        for domain in domains]
+
+
+def _endpoints(ndjson: str) -> int:
+    """Distinct (domain, endpoint) pairs among the checks of ``-o ndjson`` output."""
+    import json
+
+    seen = set()
+    for line in ndjson.splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and record.get("endpoint"):
+                seen.add((record.get("domain"), record["endpoint"]))
+    return len(seen)
+
+
+@dataclass(frozen=True)
+class XiotCpu:
+    """CPU of one form of ``xiot probe`` as processes: 1 domain and N domains."""
+
+    name: str
+    one: list[float]
+    many: list[float]
+    endpoints_one: int
+    endpoints_many: int
+    statuses: str
+
+    @property
+    def whole_per_endpoint(self) -> float:
+        return statistics.median(self.one) / max(1, self.endpoints_one)
+
+    @property
+    def many_per_endpoint(self) -> float:
+        return statistics.median(self.many) / max(1, self.endpoints_many)
+
+    @property
+    def marginal(self) -> float:
+        extra = max(1, self.endpoints_many - self.endpoints_one)
+        return (statistics.median(self.many) - statistics.median(self.one)) / extra
+
+
+def cpu_comparison(sample: list[str], cfg: prosody.ServerConfig, directory: Path,
+                   repeat: int) -> tuple[list[str], float]:
+    """CPU per endpoint of check_xmppng and of ``xiot probe`` (see the module docstring), at
+    0 ms straight to Prosody; the lines to print and the ratio with a budget."""
+    ms = 1000
+    where = "[CPU, 0 ms, straight to Prosody]"
+    lines: list[str] = []
+    env = xiot_env()
+    xiot = xiot_executable()
+    ca = str(directory / "ca.pem")
+    direct = Targets(cfg.ports.c2s, cfg.ports.c2s_direct, cfg.ports.s2s)
+    version = [run_child([xiot, "--version"], env=env).cpu for _ in range(repeat)]
+
+    def xiot_forms(name: str, found: list[Record], extra: list[str]) -> XiotCpu:
+        with helper(_dns_main, found, 0.0) as ((host, port), _):
+            def argv(domains: list[str]) -> list[str]:
+                return [xiot, "probe", *domains, "--resolver", f"{host}:{port}", "--ca", ca,
+                        "-o", "ndjson", "-k", str(len(domains)), *extra]
+
+            run_child(argv(sample[:1]), env=env)  # warm-up: page cache, Prosody's first TLS
+            one: list[Child] = []
+            many: list[Child] = []
+            for _ in range(repeat):
+                one.append(run_child(argv(sample[:1]), env=env))
+                many.append(run_child(argv(sample), env=env))
+        statuses = collections.Counter()
+        for line in many[-1].stdout.splitlines():
+            match = re.search(r'"status": ?"(\w+)"', line)
+            if match:
+                statuses[match.group(1)] += 1
+        return XiotCpu(name, [c.cpu for c in one], [c.cpu for c in many],
+                       _endpoints(one[-1].stdout), _endpoints(many[-1].stdout),
+                       ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+
+    comparable = xiot_forms("comparable", starttls_c2s_records(sample, direct.c2s),
+                            ["--kind", "client", "--only", "tcp,tls,stream"])
+    full = xiot_forms("full", records(sample, direct), ["--skip", "web"])
+
+    if not os.access(CHECK_XMPPNG, os.X_OK):
+        lines.append(f"check_xmppng: not installed ({CHECK_XMPPNG} missing; "
+                     "apt-get install nagios-check-xmppng)")
+        checks: list[Child] = []
+        bases: list[Child] = []
+    else:
+        closed = free_ports(1, LOOPBACK)[0]
+        run_child(check_xmppng(direct.c2s, sample[0], directory))  # warm-up
+        checks, bases = [], []
+        for domain in sample:
+            bases.append(run_child(check_xmppng(closed, domain, directory)))
+            checks.append(run_child(check_xmppng(direct.c2s, domain, directory)))
+    ok = sum(c.returncode == 0 for c in checks)
+    lines.append(f"{where} endpoints: the STARTTLS c2s port of {len(sample)} domains "
+                 f"(127.0.0.1:{direct.c2s}, the domain as server name, TLS verified against "
+                 "the bench CA): check_xmppng one process each, xiot one process for 1 domain "
+                 f"and one for all {len(sample)}, {repeat} runs each, median; "
+                 "user+system CPU from wait4")
+    if checks:
+        whole = statistics.median(c.cpu for c in checks)
+        base = statistics.median(b.cpu for b in bases)
+        check_marginal = statistics.median(c.cpu - b.cpu for c, b in zip(checks, bases,
+                                                                        strict=True))
+        lines.append(f"{where} check_xmppng: {ok}/{len(checks)} OK ({checks[0].stdout}); "
+                     f"per endpoint {whole * ms:.1f} ms as a whole process; against a closed "
+                     f"port (start-up, imports, output; no connection) {base * ms:.1f} ms; "
+                     f"per endpoint excluding start-up {check_marginal * ms:.1f} ms")
+    lines.append(f"{where} xiot --version: {statistics.median(version) * ms:.1f} ms")
+    for form, what in ((comparable, "--kind client --only tcp,tls,stream, zone with only "
+                        "_xmpp-client: the same endpoint, plus xiot's SRV and address look-ups"),
+                       (full, "full probe --skip web, 3 endpoints a domain")):
+        lines.append(
+            f"{where} xiot probe {what}: endpoints {form.endpoints_one} and "
+            f"{form.endpoints_many}; CPU 1 domain {statistics.median(form.one) * ms:.1f} ms, "
+            f"{len(sample)} domains {statistics.median(form.many) * ms:.1f} ms "
+            f"(checks of the last run: {form.statuses})")
+        lines.append(
+            f"{where} xiot probe {form.name}: per endpoint {form.whole_per_endpoint * ms:.1f} "
+            f"ms as a whole process for 1 domain, {form.many_per_endpoint * ms:.1f} ms with "
+            f"{form.endpoints_many} endpoints in one process, excluding start-up "
+            f"{form.marginal * ms:.1f} ms")
+    if not checks:
+        return lines, float("nan")
+    lines.append(
+        f"{where} CPU per endpoint, xiot / check_xmppng (without a budget): whole process for "
+        f"one domain {comparable.whole_per_endpoint / whole:.2f}; full probe excluding "
+        f"start-up {full.marginal / check_marginal:.2f}")
+    return lines, comparable.marginal / check_marginal
 
 
 if __name__ == "__main__":

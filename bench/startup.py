@@ -18,6 +18,9 @@ import sysconfig
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _lab import as_installed
+
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
@@ -30,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="runs of each (at least 10)")
     runs = max(10, parser.parse_args().runs)
+    as_installed()
     # The console script next to this interpreter, not a version-manager shim on PATH (a
     # pyenv shim adds ~70 ms to every start and would be timed as if it were xiot).
     script = Path(sysconfig.get_path("scripts")) / "xiot"
