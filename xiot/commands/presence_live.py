@@ -151,6 +151,9 @@ def render(view: Any, height: int) -> Any:
             flag.append(" (while away)", style="yellow")
         table.add_row(local, terminal_safe(change.jid or ""), what,
                       terminal_safe(change.status or ""), flag)
+    if not view.settled:
+        return Group(header, Text("connecting and waiting for the view to settle...",
+                                  style="dim"))
     if not view.recent:
         return Group(header, Text("waiting for changes...", style="dim"))
     return Group(header, table)

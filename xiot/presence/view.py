@@ -59,6 +59,8 @@ class FleetView:
         self.note = ""
         self.started = time.monotonic()
         self.version = 0
+        #: The first settled view has been taken (before: still connecting or settling).
+        self.settled = False
 
     def apply(self, change: PresenceChange) -> None:
         self.version += 1
@@ -84,6 +86,7 @@ class FleetView:
     def seed(self, contacts: Mapping[str, ContactState]) -> None:
         """Take the whole settled view (after the first settle and after each re-sync)."""
         self.version += 1
+        self.settled = True
         self.states = {jid: c.state for jid, c in contacts.items()}
         self.counts = collections.Counter(self.states.values())
 
