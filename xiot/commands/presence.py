@@ -105,8 +105,14 @@ def snapshot(
     settings = common.settings(ctx)
     from xiot.presence.snapshot import take_snapshot
 
-    result = rt.session_run(lambda session: take_snapshot(session, opts, settings.timeout))
-    _print_snapshot(ctx, result)
+
+    async def take_and_print(session):  # type: ignore[no-untyped-def]
+        # printed before the session closes: the rows are ready, the goodbye can wait
+        found = await take_snapshot(session, opts, settings.timeout)
+        _print_snapshot(ctx, found)
+        return found
+
+    result = rt.session_run(take_and_print)
     _verdict(ctx, result, expected, settings.timeout)
 
 

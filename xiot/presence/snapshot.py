@@ -102,6 +102,8 @@ async def take_snapshot(session: Session, options: SnapshotOptions, timeout: flo
     if options.source in ("roster", "both"):
         tracker = session.state(PresenceTracker)
         await session.guard(tracker.announce(timeout))
+        if tracker.roster_error is not None:
+            raise tracker.roster_error
         settle = await session.guard(tracker.wait_settled(deadline, options.quiet))
         rows = [c for c in tracker.snapshot() if options.selection.holds(c)]
         if options.last_activity:

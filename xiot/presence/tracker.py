@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from xiot.errors import XiotError
 from xiot.presence.model import ContactState, PresenceChange, Resource, best_resource, state_of
 from xiot.presence.roster import Roster, RosterItem, fetch_roster, save_cache
 
@@ -73,6 +74,8 @@ class PresenceTracker:
         self._listeners: list[Callable[[PresenceChange], None]] = []
         self._flaps: dict[str, collections.deque[float]] = {}
         self._cache_key: str | None = None
+        #: Why the roster could not be read (the view then holds no contacts).
+        self.roster_error: XiotError | None = None
         xmpp.add_event_handler("presence", self._on_presence)
         xmpp.add_event_handler("roster_update", self._on_roster_push)
 
@@ -197,7 +200,8 @@ class PresenceTracker:
         self.started = time.monotonic()
         try:
             self.roster = await roster_task
-        except Exception:  # no roster only costs the offline/not-subscribed distinction
+        except XiotError as exc:  # resolving devices can do without; a snapshot cannot
+            self.roster_error = exc
             self.roster = Roster({})
         if self.roster.versioned:
             self._cache_key = cache_key(self.session)

@@ -117,6 +117,8 @@ class Watcher:
         stop_listening: Callable[[], None] | None = None
         try:
             await session.guard(tracker.announce(timeout))
+            if tracker.roster_error is not None:
+                raise tracker.roster_error
             settle = await session.guard(
                 tracker.wait_settled(time.monotonic() + timeout, self.options.quiet))
             self.settles.append(settle)
