@@ -147,11 +147,9 @@ def run_roster_command(ctx: typer.Context, file: str, dry_run: bool, prune: bool
     async def work(session: Any) -> None:
         with _progress(ctx, len(rows), "rosters") as bar:
             plan = ApplyPlan(store, dry_run, prune, settings.timeout, concurrency,
-                             progress=None)
+                             progress=bar.advance)
             async for result in apply_rosters(session, rows, plan):
                 emit(result)
-                if result.line is not None:
-                    bar.advance(not result.failed)
 
     try:
         if rows:

@@ -165,12 +165,12 @@ async def _with_owner(session: Session, rows: list[RosterRow], plan: ApplyPlan
     extras = sorted(set(roster.items) - {r.jid for r in rows}) if plan.prune else []
     if plan.dry_run:
         return _dry(session.jid.bare, rows, planned, roster, extras)
+    needs = [r for r in rows if {"subscribe", "approve", "awaiting approval"}
+             & set(planned[r.jid])]
     with _no_auto_answers(session):
-        await _owner_half(session, rows, roster, plan)
+        await _owner_half(session, rows, roster, plan, {r.jid for r in needs})
         for jid in extras:
             await _set_item(session, jid, None, (), remove=True, timeout=plan.timeout)
-        needs = [r for r in rows if {"subscribe", "approve", "awaiting approval"}
-                 & set(planned[r.jid])]
         helped = await _contact_half(session, needs, plan)
         after = await fetch_roster(session, plan.timeout, use_cache=False)
     results = [_outcome(session.jid.bare, r, roster.items.get(r.jid), after.items.get(r.jid),
@@ -193,7 +193,7 @@ def _dry(owner: str, rows: list[RosterRow], planned: dict[str, list[str]], roste
 
 
 async def _owner_half(session: Session, rows: list[RosterRow], roster: Roster,
-                      plan: ApplyPlan) -> None:
+                      plan: ApplyPlan, needs_contact: set[str]) -> None:
     """Items first (so the subscription lands on a named, grouped item), then presence."""
     async def item(row: RosterRow) -> None:
         current = roster.items.get(row.jid)
@@ -205,6 +205,8 @@ async def _owner_half(session: Session, rows: list[RosterRow], roster: Roster,
             session.client.send_presence(pto=row.jid, ptype="subscribed")
         if row.wants_to and sub not in ("to", "both") and not (current and current.pending_out):
             session.client.send_presence(pto=row.jid, ptype="subscribe")
+        if plan.progress is not None and row.jid not in needs_contact:
+            plan.progress(True)  # done here; the others count when the contact answered
 
     async for _ in bounded(rows, item, plan.limit):
         pass

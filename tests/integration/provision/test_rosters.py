@@ -144,3 +144,18 @@ def _wait_items(env: dict, owner_env: dict, count: int) -> int:
             return found
         time.sleep(0.2)
     return 0
+
+
+def test_a_shard_of_the_rows_for_one_operator(prov_env):
+    from xiot.presence.model import Shard
+
+    ops = "ops3@xiot.test"
+    devices = [f"sh{i:02d}@xiot.test" for i in range(1, 21)]
+    _make(prov_env, [ops, *devices])
+    Path("all.csv").write_text(csv_of(devices))
+    result = xiot("provision", "roster", "apply", "all.csv", "--owner", ops, "--shard", "2/3",
+                  "--dry-run", env=prov_env)
+    assert result.code == 0, result.stderr
+    mine = {r["jid"] for r in result.ndjson()}
+    assert mine == {d for d in devices if Shard(2, 3).holds(d)}
+    assert f"{20 - len(mine)} rows outside shard 2/3" in result.stderr
