@@ -161,3 +161,15 @@ def test_the_view_counts_and_keeps_recent_changes_first():
     assert view.state_counts() == {"available": 3, "dnd": 1, "unavailable": 1}
     assert [c.jid for c in view.recent] == ["dev2@x.test", "dev1@x.test"]
     assert view.summary().changes == 2
+
+
+def test_a_device_that_is_away_or_busy_is_still_online_for_resolution():
+    """Presence with a <show> (away, xa, dnd, chat) is available presence: the tracker used to
+    listen for plain 'available' only, so readout called an away device offline."""
+    peer, tracker = _tracker()
+    _presence(peer, "dev1@x.test/sim", show="away", status="maintenance")
+    _presence(peer, "dev2@x.test/sim", show="dnd")
+    _presence(peer, "dev3@x.test/sim", show="chat", priority=-1)
+    assert tracker.best("dev1@x.test") == "dev1@x.test/sim"
+    assert tracker.best("dev2@x.test") == "dev2@x.test/sim"
+    assert tracker.best("dev3@x.test") == "dev3@x.test/sim"

@@ -133,3 +133,16 @@ def test_watch_survives_a_server_restart_and_reports_what_changed(restart_lab):
         assert after and after[-1]["state"] == "unavailable"
         assert after[0]["event"] == "while-away" and after[0]["previous"] == "available"
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
+
+
+def test_count_stops_after_n_changes(fleet, lab_env, lab_accounts):
+    watch = Stream(["presence", "watch", "--count", "2", "-o", "ndjson"], lab_env)
+    watch.wait_for(lambda rs: len(initial(rs)) == 50, what="the initial view")
+    _visit(lab_accounts, ["dev0047"])
+    code, err = watch.finish(timeout=30)
+    assert code == 0, err
+    changes = [(r["event"], r["jid"], r["state"]) for r in watch.records
+               if r["event"] != "initial"]
+    assert changes == [("change", "dev0047@xiot.test", "available"),
+                       ("change", "dev0047@xiot.test", "unavailable")]
+    assert "watched " in err and "2 changes" in err
