@@ -29,7 +29,7 @@ def run_watch(ctx: typer.Context, options: Any) -> None:
     rt = common.runtime(ctx)
     fmt = common.output_format(ctx)
     view = FleetView()
-    live = _Live(rt.env.stdout, rt.no_color, rt.env.stdout_isatty) if fmt == "table" else None
+    live = _Live(rt.env.stdout, rt.no_color) if fmt == "table" else None
     out = None if fmt in ("table", "json") else common.sink(ctx, columns=_columns())
     collected: list[dict[str, Any]] = []
 
@@ -88,7 +88,7 @@ def _columns() -> tuple[str, ...]:
 class _Live:
     """The redrawn view: a header with counts, then recent changes, newest first."""
 
-    def __init__(self, stream: Any, no_color: bool, isatty: bool) -> None:
+    def __init__(self, stream: Any, no_color: bool) -> None:
         from rich.console import Console
         from rich.live import Live
 

@@ -30,8 +30,16 @@ class Stream:
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        self._errors: list[str] = []
+        self._err_reader = threading.Thread(target=self._read_errors, daemon=True)
+        self._err_reader.start()
         self.stderr = ""
         self.code: int | None = None
+
+    def _read_errors(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._errors.append(line)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -69,15 +77,17 @@ class Stream:
     def finish(self, sig: int | None = None, timeout: float = 30) -> tuple[int, str]:
         if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
+        # both pipes are read by their own threads: communicate() would race them for lines
         try:
-            _, err = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
+            self.proc.wait()
         self._reader.join(5)
+        self._err_reader.join(5)
         while self._drain(0):
             pass
-        self.stderr += err or ""
+        self.stderr = "".join(self._errors)
         self.code = self.proc.returncode
         return self.code, self.stderr
 
