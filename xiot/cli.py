@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("xiot.commands.demo", "Tour xiot on a private lab it starts and tears down."),
     "probe": ("xiot.commands.probe", "Check XMPP domains: DNS, TLS, certificates, streams, HTTP."),
     "config": ("xiot.commands.config", "Show resolved settings and the configured profiles."),
+    "presence": ("xiot.commands.presence", "Fleet presence: settled snapshot, live watch, set."),
+    "provision": ("xiot.commands.provision", "Create accounts and rosters from CSV/NDJSON."),
 }
 
 EPILOG = """\b

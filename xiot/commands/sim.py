@@ -34,6 +34,7 @@ Examples:
   xiot lab up -n 100 && xiot sim run                  every lab device, mixed kinds
   xiot sim run --devices 20 --kinds thermometer,relay --seed 7 --duration 60
   xiot sim run --churn 2 --error-rate 0.05 -o ndjson | jq 'select(.event=="offline")'
+  xiot lab up -n 10000 && xiot sim run --processes 10   ten processes of 1,000
 
 \b
 Kinds are assigned in turn from --kinds (or from a 'kind' column in --accounts).
@@ -41,7 +42,9 @@ Each device logs in as its own account with resource 'sim', answers readouts wit
 plausible changing values, obeys control (the next readout shows the change), and
 concentrators expose nodes Sensor1-3 and Relay1-2.  Runs until Ctrl-C or --duration;
 events (online, offline, control, readout-error) stream on stdout when it is not a
-terminal.""")
+terminal.  With --processes N the accounts are split into N contiguous shares, each run
+by its own 'xiot sim run' child (given its accounts on stdin); kinds and the fleet-wide
+--churn rate are kept, and Ctrl-C or SIGTERM stops every child.""")
 def run(
     ctx: typer.Context,
     lab: str = typer.Option("lab", "--lab", help="Lab whose device accounts to use."),
@@ -62,6 +65,9 @@ def run(
                                           "this many seconds."),
     concurrency: int = typer.Option(50, "--login-concurrency", min=1, max=1000,
                                     help="Logins in flight at once."),
+    processes: int = typer.Option(1, "--processes", min=1, max=64, metavar="N",
+                                  help="Spread the fleet over N simulator processes (one "
+                                  "holds about 1,000 devices)."),
 ) -> None:
     """Connect simulated devices and keep them running until Ctrl-C."""
     from xiot.sim.fleet import FleetOptions
@@ -74,6 +80,12 @@ def run(
             print(f"xiot: warning: only {len(sim_accounts)} device accounts available, "
                   f"running {len(sim_accounts)} (not {devices})", file=sys.stderr)
         sim_accounts = sim_accounts[:devices]
+    if processes > 1 and len(sim_accounts) > 1:
+        from xiot.commands.sim_processes import run_processes
+
+        run_processes(ctx, lab if accounts is None else None, sim_accounts, fleet_options,
+                      duration, processes)
+        return
     common.runtime(ctx).run(lambda: _run(ctx, cfg, sim_accounts, fleet_options, duration))
 
 

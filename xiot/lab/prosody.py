@@ -31,7 +31,7 @@ INSTALL_HINT = (
 MODULES = (
     "roster", "saslauth", "tls", "dialback", "disco", "ping", "pep", "register",
     "adhoc", "admin_adhoc", "posix", "version", "time", "uptime", "private", "vcard_legacy",
-    "blocklist", "carbons", "bosh", "websocket", "http", "xiot_lab_local",
+    "blocklist", "carbons", "bosh", "websocket", "http", "lastactivity", "xiot_lab_local",
 )
 
 #: A lab server answers for itself and never reaches out to other servers: stanzas to remote
