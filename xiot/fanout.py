@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -37,6 +37,44 @@ async def bounded(
             yield await next_done
     finally:
         await cancel_all(tasks)
+
+
+async def bounded_stream(
+    source: AsyncIterable[T], work: Callable[[T], Awaitable[R]], limit: int
+) -> AsyncIterator[R]:
+    """Like ``bounded``, for items that arrive over time: work on each starts as it arrives.
+
+    A fleet readout given bare JIDs learns each device's address from its presence, one
+    device at a time; reading it at once, while the rest of the presence burst is still
+    arriving, overlaps the two waits instead of adding them.
+    """
+    gate = asyncio.Semaphore(max(1, limit))
+    finished: asyncio.Queue[asyncio.Future[Any]] = asyncio.Queue()
+    tasks: list[asyncio.Future[Any]] = []
+
+    async def one(item: T) -> R:
+        async with gate:
+            return await work(item)
+
+    async def feed() -> None:
+        async for item in source:
+            task = asyncio.ensure_future(one(item))
+            task.add_done_callback(finished.put_nowait)
+            tasks.append(task)
+
+    feeder = asyncio.ensure_future(feed())
+    feeder.add_done_callback(finished.put_nowait)
+    yielded = 0
+    try:
+        while not (feeder.done() and yielded == len(tasks)):
+            task = await finished.get()
+            if task is feeder:
+                feeder.result()  # the source's own error, if it had one
+                continue
+            yielded += 1
+            yield task.result()
+    finally:
+        await cancel_all([feeder, *tasks])
 
 
 async def cancel_all(tasks: Iterable[asyncio.Future[object]]) -> None:

@@ -50,3 +50,43 @@ def test_an_error_cancels_the_rest_and_leaves_no_unretrieved_exception(caplog):
         gc.collect()
     assert left == []
     assert "never retrieved" not in caplog.text
+
+
+def test_bounded_stream_starts_work_as_items_arrive():
+    order = []
+
+    async def source():
+        for n in range(3):
+            order.append(f"item {n}")
+            yield n
+            await asyncio.sleep(0.02)
+
+    async def work(n: int) -> int:
+        order.append(f"work {n}")
+        return n
+
+    async def main():
+        from xiot.fanout import bounded_stream
+
+        return [r async for r in bounded_stream(source(), work, 2)]
+
+    assert sorted(asyncio.run(main())) == [0, 1, 2]
+    # the first item was worked on before the source produced the second
+    assert order.index("work 0") < order.index("item 1")
+
+
+def test_bounded_stream_raises_the_sources_error():
+    async def source():
+        yield 1
+        raise RuntimeError("source broke")
+
+    async def work(n: int) -> int:
+        return n
+
+    async def main():
+        from xiot.fanout import bounded_stream
+
+        return [r async for r in bounded_stream(source(), work, 2)]
+
+    with pytest.raises(RuntimeError, match="source broke"):
+        asyncio.run(main())

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from xiot.iot.model import Reading, ReadoutRequest
-from xiot.presence.resolve import Target, resolve_targets
+from xiot.presence.resolve import Target, stream_targets
 from xiot.xmpp.jid import Jid
 
 if TYPE_CHECKING:
@@ -27,22 +27,26 @@ async def read_devices(
     *,
     max_fields: int | None = None,
 ) -> AsyncIterator[Reading]:
-    """Yield one Reading per requested JID: unreachable ones first, then as they complete.
+    """Yield one Reading per requested JID, as each completes.
 
-    ``timeout`` bounds each device's whole readout; ``max_fields`` (default
+    Bare JIDs are resolved from presence while readouts already run: a device is read as soon
+    as its presence has told us its resource, so the presence burst and the readouts overlap.
+    An unreachable device comes back as a Reading (``offline``, ``not-subscribed``), never as
+    an exception.  ``timeout`` bounds each device's whole readout; ``max_fields`` (default
     ``sensordata.client.MAX_FIELDS``) caps the fields kept from one device.
     """
-    from xiot.iot.sensordata.client import MAX_FIELDS, read_many
+    from xiot.fanout import bounded_stream
+    from xiot.iot.sensordata.client import MAX_FIELDS, read
 
-    targets = await resolve_targets(session, jids, timeout)
-    reachable: list[Target] = []
-    for target in targets:
+    cap = max_fields or MAX_FIELDS
+
+    async def one(target: Target) -> Reading:
         if target.jid is None:
-            yield unreachable(target, request)
-        else:
-            reachable.append(target)
-    async for reading in read_many(session, [t.jid for t in reachable if t.jid], request,
-                                   timeout, concurrency, max_fields=max_fields or MAX_FIELDS):
+            return unreachable(target, request)
+        return await read(session, target.jid, request, timeout, max_fields=cap)
+
+    async for reading in bounded_stream(stream_targets(session, jids, timeout), one,
+                                        concurrency):
         yield reading
 
 
