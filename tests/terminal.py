@@ -22,7 +22,10 @@ class Terminal:
         self.socket = f"xiot-test-{uuid.uuid4().hex[:8]}"
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
                            if k.startswith(("XIOT_", "XDG_", "PATH", "HOME", "NO_COLOR")))
-        command = f"env {exports} TERM=xterm-256color {shlex.join(argv)}; echo EXIT=$?"
+        # The shell ignores Ctrl-C (sent with keys("C-c")) so that the command's last screen
+        # and its exit status stay readable; the command gets the default SIGINT behaviour.
+        command = (f"trap true INT; env {exports} TERM=xterm-256color {shlex.join(argv)}; "
+                   "echo EXIT=$?")
         self._tmux("new-session", "-d", "-x", str(width), "-y", str(height), "-s", "t",
                    "sh", "-c", command + "; sleep 30")
 

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shlex
-import shutil
-import subprocess
-import time
-import uuid
 
 import pytest
 
 from tests.helpers import lab_settings, xiot, xiot_command, xiot_here
+from tests.terminal import Terminal
 from xiot.xmpp.session import Session
 
 
@@ -35,48 +30,6 @@ def test_expect_online_with_a_bad_jid_is_exit_2(lab_env):
     result = xiot("presence", "snapshot", "--expect-online", "-", env=lab_env,
                   stdin="dev0001@xiot.test\nnot a jid@@\n")
     assert "not a jid@@" in result.assert_clean_error(2)
-
-
-class Terminal:
-    """One tmux session on a private server socket; the screen is read with capture-pane."""
-
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        if shutil.which("tmux") is None:
-            pytest.skip("tmux is not installed")
-        self.socket = f"xiot-presence-{uuid.uuid4().hex[:8]}"
-        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
-                           if k.startswith(("XIOT_", "XDG_", "PATH", "HOME")))
-        # The shell survives a Ctrl-C (it runs its trap) so the command's exit status and
-        # last screen stay readable; the command itself gets the default SIGINT behaviour.
-        command = (f"trap true INT; env {exports} TERM=xterm-256color {shlex.join(argv)}; "
-                   "echo EXIT=$?")
-        self._tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "t", "sh", "-c",
-                   command + "; sleep 30")
-
-    def _tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                              text=True, timeout=10, env=dict(os.environ, TMUX="")).stdout
-
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "t")
-
-    def wait_for(self, text: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            shown = self.screen()
-            if text in shown:
-                return shown
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} never appeared; the screen:\n{self.screen()}")
-
-    def keys(self, *keys: str) -> None:
-        self._tmux("send-keys", "-t", "t", *keys)
-
-    def __enter__(self) -> Terminal:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._tmux("kill-server")
 
 
 def _flap(lab_accounts: dict, user: str, times: int) -> None:

@@ -50,37 +50,12 @@ async def resolve_targets(
     The first call on a connection announces our presence and reads the roster; later calls
     reuse what the server has pushed since, so a session can resolve devices many times.
     """
-    bare = {j.bare for j in jids if not j.is_full}
-    if not bare:
-        return [Target(str(j), str(j), "ok") for j in jids]
-    tracker = session.state(PresenceTracker)
-    await session.guard(tracker.announce(timeout))
-    subscribed = tracker.subscribed
-    waiting = bare & subscribed
-    await session.guard(_wait_for_answers(tracker, waiting, time.monotonic() + timeout,
-                                          settle, tracker.started or time.monotonic()))
-    return [_target(j, tracker, subscribed) for j in jids]
-
-
-async def _wait_for_answers(
-    tracker: PresenceTracker, waiting: set[str], deadline: float, settle: float, started: float
-) -> None:
-    """Until every device in ``waiting`` has answered since our initial presence; a quiet
-    ``settle`` seconds ends it early only for devices the server never answers for."""
-    missing = set(waiting)
-    while True:
-        # set difference first (C speed): the per-contact look-up runs only for the few that
-        # have not answered, not for the whole fleet on every presence that wakes us
-        missing -= tracker.answered
-        missing = {b for b in missing if tracker.best(b) is None}
-        now = time.monotonic()
-        quiet_since = max(tracker.last_change, started)
-        if not missing or now >= deadline or now - quiet_since >= settle:
-            return
-        tracker.changed.clear()
-        wait = min(deadline, quiet_since + settle) - now
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(tracker.changed.wait(), max(wait, 0.01))
+    found = [t async for t in stream_targets(session, jids, timeout, settle)]
+    # in the order asked for (stream_targets yields in the order devices answer)
+    by_request: dict[str, list[Target]] = {}
+    for target in found:
+        by_request.setdefault(target.requested, []).append(target)
+    return [by_request[str(j)].pop(0) for j in jids]
 
 
 async def stream_targets(
