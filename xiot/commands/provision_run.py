@@ -21,9 +21,10 @@ METHOD_NAMES = {"admin": "XEP-0133 admin commands", "register": "XEP-0077 in-ban
 
 
 def _checked(ctx: typer.Context, file: str, check: Any) -> tuple[Any, str]:
-    from xiot.provision.rows import read_text
+    from xiot.records import read_text
 
-    text, name = read_text(file, common.runtime(ctx).env.stdin)
+    source = read_text(file)  # UTF-8 with or without a BOM; errors name the line
+    text, name = source.text, source.where
     return check(text, name), name
 
 

@@ -16,10 +16,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from xiot.errors import UsageError
@@ -62,18 +60,6 @@ class Checked:
 
     rows: list[Any] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-
-
-def read_text(source: str, stdin: Any = None) -> tuple[str, str]:
-    """(text, name) of ``source``: a path, or ``-`` for stdin."""
-    if source == "-":
-        return (stdin or sys.stdin).read(), "stdin"
-    try:
-        return Path(source).read_text(encoding="utf-8"), source
-    except OSError as exc:
-        raise UsageError(f"cannot read {source}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{source} is not UTF-8 text") from None
 
 
 def parse_rows(text: str, name: str) -> tuple[list[Row], list[Problem]]:
