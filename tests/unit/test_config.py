@@ -248,3 +248,16 @@ def test_the_last_config_files_default_profile_wins(tmp_path, monkeypatch):
     assert (settings.profile, settings.jid) == ("site", "ops@site.example")
     (home / "config.d" / "20-site.yaml").unlink()
     assert resolve(GlobalOptions()).profile == "lab"
+
+
+def test_server_and_resolver_share_one_host_port_grammar():
+    from xiot.xmpp.dns import Nameserver, parse_resolver
+
+    assert parse_server("[::1]:5222") == ("::1", 5222)
+    assert parse_resolver("[::1]:5353") == Nameserver("::1", 5353)
+    assert parse_server("::1") == ("::1", None) and parse_resolver("::1") == Nameserver("::1")
+    for bad in ("[::1", "[::1]x", "host:0", "host:70000", ":5222"):
+        with pytest.raises(UsageError):
+            parse_server(bad)
+        with pytest.raises(UsageError):
+            parse_resolver(bad)

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2] / "xiot"
 
 #: Lowest first.  A module may import its own layer and the layers below it.
 LAYERS: list[set[str]] = [
-    {"errors", "paths", "fanout", "backoff", "redact", "records", "xmlsafe", "timespec"},
+    {"errors", "paths", "fanout", "backoff", "redact", "records", "xmlsafe", "timespec",
+     "addresses"},
     {"output", "progress", "live"},
     {"config"},
     {"xmpp"},

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from xiot.addresses import split_host_port
 from xiot.config.credentials import Credential, credential_source
 from xiot.config.files import (
     ConfigFile,
@@ -94,23 +95,7 @@ class Settings:
 
 def parse_server(text: str) -> tuple[str, int | None]:
     """``host``, ``host:port``, ``[v6]:port`` -> (host, port)."""
-    text = text.strip()
-    if not text:
-        raise UsageError("empty server address", "Give host or host:port, e.g. 127.0.0.1:5222")
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep:
-            raise UsageError(f"malformed server address '{text}'", "Write IPv6 as [::1]:5222")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    else:
-        host, port_text = text, ""
-    if not port_text:
-        return host, None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise UsageError(f"bad port in '{text}'", "The port must be 1-65535")
-    return host, int(port_text)
+    return split_host_port(text, "server address")
 
 
 def _env(name: str) -> str | None:

@@ -221,18 +221,9 @@ def validate_domain(text: str) -> str:
 
 def parse_resolver(text: str) -> Nameserver:
     """Parse ``--resolver IP[:port]`` (``[v6]:port`` for IPv6 with a port)."""
-    raw = text.strip()
-    host, port_text = raw, ""
-    if raw.startswith("["):
-        close = raw.find("]")
-        if close < 0:
-            raise UsageError(f"bad resolver {text!r}: missing ']'", hint="Use [::1]:5353.")
-        host, rest = raw[1:close], raw[close + 1 :]
-        if rest and not rest.startswith(":"):
-            raise UsageError(f"bad resolver {text!r}", hint="Use IP[:port] or [IPv6]:port.")
-        port_text = rest[1:]
-    elif raw.count(":") == 1:
-        host, port_text = raw.split(":")
+    from xiot.addresses import split_host_port
+
+    host, port = split_host_port(text, "resolver", "127.0.0.1:5353")
     try:
         ipaddress.ip_address(host)
     except ValueError as exc:
@@ -240,11 +231,7 @@ def parse_resolver(text: str) -> Nameserver:
             f"bad resolver {text!r}: {host!r} is not an IP address",
             hint="Give the resolver as IP[:port], e.g. 127.0.0.1:5353.",
         ) from exc
-    if not port_text:
-        return Nameserver(host, 53)
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise UsageError(f"bad resolver {text!r}: port must be 1-65535")
-    return Nameserver(host, int(port_text))
+    return Nameserver(host, port or 53)
 
 
 def system_nameservers() -> tuple[Nameserver, ...]:
