@@ -1,0 +1,161 @@
+"""Event notifications: parse them, and ``Watch`` the nodes one asks for.
+
+``EventStream`` is a Session state: it registers one handler for ``pubsub#event`` messages
+and queues parsed ``Event``s; a lost connection is queued too, so whoever reads the stream
+hears about it at once.  ``Watch`` subscribes this account's bare JID to the nodes it is not
+yet subscribed to (events to a bare JID reach its available resources, so the session sends
+presence), and on leaving takes back only the subscriptions it made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from xiot.pubsub.core import NS_DATA, NS_EVENT, Target, q
+from xiot.pubsub.model import Event
+
+if TYPE_CHECKING:
+    from xiot.xmpp.session import Session
+
+EVENT_TAG = q(NS_EVENT, "event")
+MESSAGE_TAG = "{jabber:client}message"
+DELAY_TAG = "{urn:xmpp:delay}delay"
+
+
+def parse_events(message: ET.Element, when: dt.datetime | None = None) -> list[Event]:
+    """Every event a ``pubsub#event`` message carries (a message may hold several items)."""
+    event = message.find(EVENT_TAG)
+    if event is None:
+        return []
+    when = when or dt.datetime.now(dt.UTC)
+    service = message.get("from") or ""
+    delay = message.find(DELAY_TAG)
+    stamp = delay.get("stamp") if delay is not None else None
+    found: list[Event] = []
+    for element in event:
+        node = element.get("node") or ""
+        tag = element.tag
+        if tag == q(NS_EVENT, "items"):
+            for entry in element:
+                kind = "retract" if entry.tag == q(NS_EVENT, "retract") else "item"
+                found.append(Event(when, service, node, kind, entry.get("id"),
+                                   entry.get("publisher"), next(iter(entry), None),
+                                   delay=stamp))
+        elif tag == q(NS_EVENT, "purge"):
+            found.append(Event(when, service, node, "purge", delay=stamp))
+        elif tag == q(NS_EVENT, "delete"):
+            redirect = element.find(q(NS_EVENT, "redirect"))
+            found.append(Event(when, service, node, "delete", delay=stamp,
+                               redirect=redirect.get("uri") if redirect is not None else None))
+        elif tag == q(NS_EVENT, "configuration"):
+            found.append(Event(when, service, node, "config", delay=stamp,
+                               detail=_form_values(element)))
+        elif tag == q(NS_EVENT, "subscription"):
+            found.append(Event(when, service, node, "subscription", delay=stamp,
+                               detail={"jid": element.get("jid"),
+                                       "subscription": element.get("subscription")}))
+    return found
+
+
+def _form_values(element: ET.Element) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field in element.iter(q(NS_DATA, "field")):
+        var = field.get("var")
+        if var and var != "FORM_TYPE":
+            texts = [v.text or "" for v in field.findall(q(NS_DATA, "value"))]
+            values[var.removeprefix("pubsub#")] = texts[0] if len(texts) == 1 else texts
+    return values
+
+
+class EventStream:
+    """Per-connection queue of PubSub events (see the module docstring)."""
+
+    def __init__(self, session: Session) -> None:
+        from slixmpp.xmlstream.handler import Callback
+        from slixmpp.xmlstream.matcher.base import MatcherBase
+
+        class _IsEvent(MatcherBase):
+            def match(self, stanza: Any) -> bool:
+                xml = stanza.xml
+                return xml.tag == MESSAGE_TAG and xml.find(EVENT_TAG) is not None
+
+        self.session = session
+        self.queue: asyncio.Queue[Event | BaseException] = asyncio.Queue()
+        self.name = f"xiot pubsub events {id(self)}"
+        session.client.register_handler(Callback(self.name, _IsEvent(None), self._on_message))
+
+    def _on_message(self, message: Any) -> None:
+        for event in parse_events(message.xml):
+            self.queue.put_nowait(event)
+
+    def connection_lost(self, error: BaseException) -> None:
+        self.queue.put_nowait(error)
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the session is already closed
+            self.session.client.remove_handler(self.name)
+
+
+class Watch:
+    """``async with Watch(session, target, nodes) as w: async for event in w.events():``"""
+
+    def __init__(self, session: Session, where: Target, nodes: Sequence[str],
+                 subscribe: bool = True, keep: bool = False) -> None:
+        self.session = session
+        self.where = where
+        self.nodes = tuple(nodes)
+        self.subscribe = subscribe
+        self.keep = keep
+        #: Subscriptions this watch made (and takes back on leaving unless ``keep``).
+        self.made: list[str] = []
+        self.stream = session.state(EventStream)
+
+    async def __aenter__(self) -> Watch:
+        if self.subscribe:
+            await self._subscribe()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        from xiot.errors import XiotError
+        from xiot.pubsub.subscriptions import unsubscribe
+
+        if self.keep or self.session.lost is not None:
+            return
+        for node in self.made:
+            with contextlib.suppress(XiotError):  # the node may be gone (deleted while watched)
+                await unsubscribe(self.session, self.where, node)
+
+    async def _subscribe(self) -> None:
+        from xiot.errors import RemoteError
+        from xiot.pubsub.subscriptions import subscribe, subscriptions
+
+        mine = self.session.jid.bare
+        current: set[str] = set()
+        if self.where.has("retrieve-subscriptions"):
+            try:
+                current = {s.node or "" for s in await subscriptions(self.session, self.where)
+                           if s.jid.split("/")[0] == mine and s.subscription == "subscribed"}
+            except RemoteError:
+                current = set()
+        for node in self.nodes:
+            if node in current:
+                continue
+            state = await subscribe(self.session, self.where, node)
+            if state.subscription in ("subscribed", "pending", "unconfigured"):
+                self.made.append(node)
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Events of the watched nodes on the watched service, as they arrive."""
+        wanted = set(self.nodes)
+        service = self.where.service
+        while True:
+            item = await self.stream.queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item.service.split("/")[0] == service and (not wanted or item.node in wanted):
+                yield item
