@@ -165,7 +165,8 @@ def approve(
 
     _where(ctx, service, pep)
     wanted = [check_jid(j) for j in jids or []]
-    done = _run(ctx, lambda s, w: subs.approve(s, w, node, wanted, deny))
+    # get-pending answers with messages to the owner's available resources: send presence.
+    done = _run(ctx, lambda s, w: subs.approve(s, w, node, wanted, deny), send_presence=True)
     if not done:
         common.say(ctx, f"no subscription to '{node}' is pending")
     common.emit_all(ctx, [o.to_record() for o in done], columns=OUTCOME_COLUMNS)
@@ -218,7 +219,7 @@ def watch(
         from xiot.pubsub.events import Watch
 
         async with Watch(session, where, nodes, not no_subscribe, keep) as w:
-            if w.made:
+            if w.made and rt.env.stderr_isatty:
                 common.say(ctx, f"subscribed to {', '.join(w.made)} for this watch")
 
             async def consume() -> None:

@@ -202,6 +202,10 @@ def remote_error(stanza: ET.Element, what: str, service: str, node: str | None,
     elif info.condition in ("forbidden", "not-authorized"):
         message = f"{service} refused to {what} on {where.split(' on ')[0]}: {reason}"
         hint = "The account lacks the affiliation this needs ('xiot pubsub affiliations')"
+    elif info.detail == "precondition-not-met":
+        message = f"{service} refused to {what} on '{node}': the node's configuration does " \
+            "not match the publish options (precondition-not-met)"
+        hint = _hint(info)
     elif info.condition == "conflict":
         message = f"cannot {what}: {where} already exists" if node else f"{what}: {reason}"
         hint = "Choose another node name, or configure the existing node"

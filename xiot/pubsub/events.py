@@ -131,19 +131,27 @@ class Watch:
                 await unsubscribe(self.session, self.where, node)
 
     async def _subscribe(self) -> None:
+        """Subscribe to each watched node this account is not subscribed to yet.
+
+        Existing subscriptions are asked for node by node: Prosody 0.12.3 never answers a
+        service-wide subscriptions request once a node someone was subscribed to has been
+        deleted (a Lua error on its side).  ejabberd would add a second subscription (and
+        deliver each event twice) if we subscribed again.
+        """
         from xiot.errors import RemoteError
         from xiot.pubsub.subscriptions import subscribe, subscriptions
 
         mine = self.session.jid.bare
-        current: set[str] = set()
-        if self.where.has("retrieve-subscriptions"):
-            try:
-                current = {s.node or "" for s in await subscriptions(self.session, self.where)
-                           if s.jid.split("/")[0] == mine and s.subscription == "subscribed"}
-            except RemoteError:
-                current = set()
         for node in self.nodes:
-            if node in current:
+            current: list = []
+            if self.where.has("retrieve-subscriptions"):
+                try:
+                    current = await subscriptions(self.session, self.where, node)
+                except RemoteError as exc:
+                    if exc.condition == "item-not-found":
+                        raise
+            if any(s.jid.split("/")[0] == mine and s.subscription == "subscribed"
+                   for s in current):
                 continue
             state = await subscribe(self.session, self.where, node)
             if state.subscription in ("subscribed", "pending", "unconfigured"):

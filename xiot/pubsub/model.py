@@ -51,6 +51,8 @@ class NodeInfo:
 
     def to_record(self) -> dict[str, Any]:
         short = {k.removeprefix("pubsub#"): v for k, v in self.meta.items()}
+        if "type" in short:  # pubsub#type is the payload namespace, not leaf/collection
+            short["payload_type"] = short.pop("type")
         return {"service": self.service, "node": self.node, "type": self.type} | short
 
 

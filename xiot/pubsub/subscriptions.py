@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from xiot.errors import RemoteError, UsageError
 from xiot.pubsub.core import (
     NS,
+    NS_DATA,
     NS_OWNER,
     SUBSCRIBE_OPTIONS,
     Target,
@@ -29,6 +30,7 @@ _AFFILIATION_FEATURES = {"publish-only": "publish-only-affiliation",
                          "member": "member-affiliation", "outcast": "outcast-affiliation",
                          "publisher": "publisher-affiliation"}
 STATES = ("subscribed", "pending", "unconfigured", "none")
+NS_COMMANDS = "http://jabber.org/protocol/commands"
 
 
 def parse_pairs(pairs: Sequence[str], allowed: Sequence[str], what: str) -> dict[str, str]:
@@ -117,7 +119,7 @@ async def subscriptions(session: Session, where: Target, node: str | None = None
     result = await request(session, where.service, "get", body, what, node)
     holder = child(result, q(ns, "pubsub"), q(ns, "subscriptions"))
     found = holder.findall(q(ns, "subscription")) if holder is not None else []
-    default_node = holder.get("node") if holder is not None else node
+    default_node = (holder.get("node") if holder is not None else None) or node
     return [Subscription(where.service, el.get("node") or default_node, el.get("jid") or "",
                          el.get("subscription") or "subscribed", el.get("subid"))
             for el in found]
@@ -142,13 +144,16 @@ async def approve(session: Session, where: Target, node: str, jids: Sequence[str
                   deny: bool = False) -> list[Outcome]:
     """Approve (or deny) pending subscriptions to ``node``: those of ``jids``, or all.
 
-    The pending ones are read from the node's subscriptions (XEP-0060 8.8.1) and set to
-    ``subscribed`` (or ``none``) as in 8.8.2; a JID with nothing pending is reported failed.
+    Pending requests are found in the node's subscriptions (XEP-0060 8.8.1) and, where the
+    service offers it, with the get-pending command (8.7.2; ejabberd lists pending ones only
+    that way); each is set to ``subscribed`` (or ``none``) as in 8.8.2.  A JID with nothing
+    pending is reported failed.
     """
     where.require("manage-subscriptions", "approve subscriptions")
-    pending = {s.jid for s in await subscriptions(session, where, node, owner=True)
+    pending = {s.jid.split("/")[0] for s in await subscriptions(session, where, node, owner=True)
                if s.subscription == "pending"}
-    wanted = list(jids) or sorted(pending)
+    pending |= {s.jid.split("/")[0] for s in await pending_requests(session, where, node)}
+    wanted = [j.split("/")[0] for j in jids] or sorted(pending)
     action = "deny" if deny else "approve"
     outcomes = [Outcome(where.service, node, action, jid, "failed",
                         f"{jid} has no pending subscription to '{node}'")
@@ -156,6 +161,63 @@ async def approve(session: Session, where: Target, node: str, jids: Sequence[str
     states = {jid: "none" if deny else "subscribed" for jid in wanted if jid in pending}
     return outcomes + (await set_subscriptions(session, where, node, states, action)
                        if states else [])
+
+
+async def pending_requests(session: Session, where: Target, node: str) -> list[Subscription]:
+    """Pending subscription requests to ``node`` through the get-pending command (8.7.2).
+
+    The service answers the command by sending one authorization form per request as a
+    message, ahead of the command's result on the same stream, so every form has arrived
+    when the result does.  The messages go to the owner's available resources: the
+    session must have sent presence.  Empty where the service has no such command.
+    """
+    if not where.has("get-pending"):
+        return []
+    forms: list[dict[str, str]] = []
+    name = f"xiot pubsub pending {id(forms)}"
+    session.client.register_handler(_authorization_handler(name, where.service, forms))
+    try:
+        start = ET.Element(q(NS_COMMANDS, "command"),
+                           {"node": NS + "#get-pending", "action": "execute"})
+        first = await request(session, where.service, "set", start, "list pending requests")
+        command = child(first, q(NS_COMMANDS, "command"))
+        sid = command.get("sessionid", "") if command is not None else ""
+        submit = ET.Element(q(NS_COMMANDS, "command"),
+                            {"node": NS + "#get-pending", "sessionid": sid})
+        submit.append(submit_form(NS + "#subscribe_authorization", {"pubsub#node": (node,)}))
+        try:
+            await request(session, where.service, "set", submit, "list pending requests",
+                          node)
+        except RemoteError:
+            return []  # nothing pending at that node (the form did not offer it)
+    finally:
+        session.client.remove_handler(name)
+    return [Subscription(where.service, node, f.get("pubsub#subscriber_jid", ""), "pending",
+                         f.get("pubsub#subid")) for f in forms
+            if f.get("pubsub#node", node) == node]
+
+
+def _authorization_handler(name: str, service: str, forms: list[dict[str, str]]) -> Any:
+    from slixmpp.xmlstream.handler import Callback
+    from slixmpp.xmlstream.matcher.base import MatcherBase
+
+    form_tag = q(NS_DATA, "x")
+
+    class _IsAuthorization(MatcherBase):
+        def match(self, stanza: Any) -> bool:
+            xml = stanza.xml
+            return xml.tag == "{jabber:client}message" and xml.find(form_tag) is not None \
+                and (xml.get("from") or "") == service
+
+    def collect(stanza: Any) -> None:
+        values = {}
+        for field in stanza.xml.find(form_tag).iter(q(NS_DATA, "field")):
+            value = field.find(q(NS_DATA, "value"))
+            values[field.get("var", "")] = value.text or "" if value is not None else ""
+        if values.get("FORM_TYPE") == NS + "#subscribe_authorization":
+            forms.append(values)
+
+    return Callback(name, _IsAuthorization(None), collect)
 
 
 # -------------------------------------------------------------------------- affiliations
@@ -175,7 +237,7 @@ async def affiliations(session: Session, where: Target, node: str | None = None,
     result = await request(session, where.service, "get", body, what, node)
     holder = child(result, q(ns, "pubsub"), q(ns, "affiliations"))
     found = holder.findall(q(ns, "affiliation")) if holder is not None else []
-    default_node = holder.get("node") if holder is not None else node
+    default_node = (holder.get("node") if holder is not None else None) or node
     mine = session.jid.bare
     return [Affiliation(where.service, el.get("node") or default_node,
                         el.get("jid") or mine, el.get("affiliation") or "none")

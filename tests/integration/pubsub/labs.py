@@ -62,6 +62,21 @@ class ServerUnderTest:
 
         return {a.user: a for a in manager.accounts(self.lab)}
 
+    def spare(self, number: int):  # type: ignore[no-untyped-def]
+        """A device account no simulated fleet uses (1 to 5)."""
+        first = 41 if self.kind == "prosody" else 16
+        return self.accounts()[f"dev{first + number - 1:04d}"]
+
+    def env_as(self, account) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        """The environment that runs ``xiot`` as another lab account."""
+        return self.env | {"XIOT_JID": account.jid, "XIOT_PASSWORD": account.password}
+
+    def node(self, name: str) -> str:
+        """A node name of this test's own, so tests never share nodes."""
+        import uuid
+
+        return f"{name}-{uuid.uuid4().hex[:6]}"
+
 
 @pytest.fixture(scope="session", params=["prosody", "ejabberd"])
 def server(request) -> ServerUnderTest:  # type: ignore[no-untyped-def]
