@@ -25,6 +25,9 @@ from tests.helpers import xiot
     (("affiliations", "n", "--set", "dev@x=king"), "", "'king' is not one of"),
     (("subscriptions", "n", "--set", "dev@x=maybe"), "", "'maybe' is not one of"),
     (("approve", "n", "not a jid@"), "", "malformed JID"),
+    (("apply", "-"), "nodes: [a]", "must be a mapping with a 'nodes' mapping"),
+    (("apply", "-"), '{"nodes": {"a": {"type": "tree"}}}', "type must be leaf or collection"),
+    (("apply", "/nonexistent/nodes.yaml"), "", "cannot read /nonexistent/nodes.yaml"),
 ])
 def test_bad_input_is_refused_before_connecting(args, stdin, says):
     done = xiot("pubsub", *args, stdin=stdin)

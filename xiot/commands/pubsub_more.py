@@ -304,3 +304,75 @@ class WatchView:
 
 def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
+
+
+# -------------------------------------------------------------------------------- apply
+
+
+@app.command("apply", epilog="""\b
+Examples:
+  xiot pubsub apply nodes.yaml --dry-run     the changes it would make
+  xiot pubsub apply nodes.yaml               make them (a second run changes nothing)
+  cat nodes.json | xiot pubsub apply -
+
+\b
+The file (YAML or JSON):
+  service: pubsub.example.org          # optional
+  nodes:
+    sensors:
+      type: collection                 # leaf (default) or collection
+      config: {title: Sensors, access: open}
+      children:                        # members of this collection
+        sensors/kitchen:
+          config: {max_items: 50, persist: true, pubsub#type: "urn:example:t"}
+          affiliations: {dev0001@example.org: publisher}
+
+\b
+Everything is checked first: the file's shape, then every value against the
+server's own forms.  Then the changes are sent in order; if the server refuses
+one, those already made are undone and each step is reported as done, failed,
+undone or skipped (exit 7).  Nodes not in the file are left alone; --prune
+removes affiliations the file does not list on the nodes it describes.""")
+def apply(
+    ctx: typer.Context,
+    source: str = typer.Argument(..., metavar="FILE|-", help="Description ('-': stdin)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only show the changes."),
+    prune: bool = typer.Option(False, "--prune", help="Also remove unlisted affiliations."),
+    service: str | None = SERVICE, pep: bool = PEP,
+) -> None:
+    """Make nodes, their configuration and affiliations match a YAML/JSON description."""
+    from pathlib import Path
+
+    from xiot.errors import UsageError
+    from xiot.pubsub import apply as applying
+    from xiot.pubsub.model import STEP_COLUMNS
+
+    if source == "-":
+        text, name = common.runtime(ctx).env.stdin.read(), "stdin"
+    else:
+        try:
+            text, name = Path(source).read_text(encoding="utf-8"), source
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read {source}: {exc}") from None
+    spec = applying.read_spec(text, name)
+    _where(ctx, service or spec.service, pep)
+
+    async def op(session: Any, where: Any) -> Any:
+        planned = await applying.plan(session, where, spec, prune)
+        if dry_run or not planned:
+            return applying.Report(tuple(p.step for p in planned))
+        return await applying.execute(session, planned)
+
+    report = _run(ctx, op)
+    if not report.steps:
+        common.say(ctx, "nothing to change: the server already matches the description")
+    common.emit_all(ctx, [s.to_record() for s in report.steps], columns=STEP_COLUMNS)
+    if report.error is not None:
+        from xiot.errors import RemoteError
+
+        undone = sum(s.status == "undone" for s in report.steps)
+        failed = next(s for s in report.steps if s.status == "failed")
+        raise RemoteError(f"apply stopped at step {failed.step} ({failed.action} "
+                          f"'{failed.node}'): {report.error.message}",
+                          f"{undone} earlier step(s) undone; the output lists every step",
+                          condition=getattr(report.error, "condition", None))

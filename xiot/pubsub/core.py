@@ -143,6 +143,7 @@ async def request(session: Session, to: str, kind: str, payload: ET.Element, wha
     """
     from slixmpp.exceptions import IqError, IqTimeout
 
+    check_characters(payload)
     timeout = session.settings.timeout
     iq = session.client.Iq()
     iq["to"] = to
@@ -156,6 +157,21 @@ async def request(session: Session, to: str, kind: str, payload: ET.Element, wha
         raise Timeout(f"{to} did not answer {what} within {timeout:g}s",
                       "Is the service up? Raise --timeout if it is slow") from None
     return result.xml
+
+
+_BAD_CHARS = frozenset(chr(c) for c in range(32)) - {"\t", "\n", "\r"} | {"\ufffe", "\uffff"}
+
+
+def check_characters(element: ET.Element) -> None:
+    """Refuse text XML cannot carry (control characters): a server closes the whole stream
+    on them, so a bad node name or value would otherwise look like a lost connection."""
+    for part in element.iter():
+        texts = [part.text or "", *part.attrib.values()]
+        for text in texts:
+            bad = next((c for c in text if c in _BAD_CHARS), None)
+            if bad is not None:
+                raise UsageError(f"{text!r} holds the control character {bad!r}, which XML "
+                                 "cannot carry", "Remove it from the node name or value")
 
 
 @dataclass(frozen=True)

@@ -145,3 +145,13 @@ def test_delete_with_redirect_tells_watchers(server):
     deleted = ps(server, "delete", node, "--redirect", new)
     assert deleted.code == 0, deleted.stderr
     assert deleted.ndjson()[0]["redirect"] == new
+
+
+def test_control_characters_are_refused_not_sent(server):
+    node = server.node("ctl")
+    line = ps(server, "create", node + "\x01").assert_clean_error(2)
+    assert "control character" in line
+    assert ps(server, "create", node).code == 0
+    line = ps(server, "config", "set", node, "--title", "a\x02b").assert_clean_error(2)
+    assert "control character" in line
+    assert ps(server, "info", node).code == 0  # the stream was never closed on us
