@@ -184,11 +184,11 @@ Examples:
 
 \b
 Shows item, retract, purge, delete, config and subscription events as they arrive:
-one NDJSON line each when piped, a live view per node on a terminal.  Nodes you are
-not subscribed to are subscribed for the watch and unsubscribed after it
-(--keep-subscription keeps them).  Stops at --count events or after --duration
-seconds, whichever comes first, or on Ctrl-C (exit 130); with --count, reaching
---duration first exits 6.""")
+one NDJSON line each when piped, a live view per node on a terminal.  The watch
+subscribes this session (its full JID) to each node and unsubscribes when it ends;
+--no-subscribe instead shows what your account's own subscriptions deliver.
+Stops at --count events or after --duration seconds, whichever comes first, or on
+Ctrl-C (exit 130); with --count, reaching --duration first exits 6.""")
 def watch(
     ctx: typer.Context,
     nodes: list[str] = typer.Argument(..., metavar="NODE...", help="Nodes to watch."),
@@ -196,10 +196,9 @@ def watch(
                                      help="Stop after N events."),
     duration: float | None = typer.Option(None, "--duration", min=0.1, metavar="SECONDS",
                                           show_default=False, help="Stop after SECONDS."),
-    keep: bool = typer.Option(False, "--keep-subscription",
-                              help="Keep the subscriptions the watch made."),
     no_subscribe: bool = typer.Option(False, "--no-subscribe",
-                                      help="Do not subscribe; show what already arrives."),
+                                      help="Do not subscribe; show what the account's own "
+                                      "subscriptions deliver (sends presence)."),
     service: str | None = SERVICE, pep: bool = PEP,
 ) -> None:
     """Stream a node's events live: NDJSON when piped, a live view on a terminal."""
@@ -218,7 +217,7 @@ def watch(
 
         from xiot.pubsub.events import Watch
 
-        async with Watch(session, where, nodes, not no_subscribe, keep) as w:
+        async with Watch(session, where, nodes, not no_subscribe) as w:
             if w.made and rt.env.stderr_isatty:
                 common.say(ctx, f"subscribed to {', '.join(w.made)} for this watch")
 
@@ -239,7 +238,9 @@ def watch(
         return False
 
     try:
-        timed_out = _run(ctx, op, send_presence=True)
+        # Without subscribing, events come to the account's bare JID: they reach this session
+        # only once it has sent presence.
+        timed_out = _run(ctx, op, send_presence=no_subscribe)
     finally:
         if view is not None:
             view.close()

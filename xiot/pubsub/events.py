@@ -2,9 +2,12 @@
 
 ``EventStream`` is a Session state: it registers one handler for ``pubsub#event`` messages
 and queues parsed ``Event``s; a lost connection is queued too, so whoever reads the stream
-hears about it at once.  ``Watch`` subscribes this account's bare JID to the nodes it is not
-yet subscribed to (events to a bare JID reach its available resources, so the session sends
-presence), and on leaving takes back only the subscriptions it made.
+hears about it at once.  ``Watch`` subscribes this session's full JID to the nodes for as
+long as it runs, and takes those subscriptions back when it ends.  A full-JID subscription
+needs no presence (events to a bare JID only reach resources that sent presence with a
+priority of zero or more, which a short operator session does not), does not add events to
+the account's other sessions, and cannot duplicate an existing bare-JID subscription
+(ejabberd would deliver every event twice to a second subscription of the same JID).
 """
 
 from __future__ import annotations
@@ -111,13 +114,22 @@ class Watch:
         self.nodes = tuple(nodes)
         self.subscribe = subscribe
         self.keep = keep
-        #: Subscriptions this watch made (and takes back on leaving unless ``keep``).
+        #: Nodes this watch subscribed to (and unsubscribes from on leaving unless ``keep``).
         self.made: list[str] = []
+        self.jid = str(session.client.boundjid)
         self.stream = session.state(EventStream)
 
     async def __aenter__(self) -> Watch:
+        from xiot.pubsub.subscriptions import subscribe
+
         if self.subscribe:
-            await self._subscribe()
+            try:
+                for node in self.nodes:
+                    await subscribe(self.session, self.where, node, self.jid)
+                    self.made.append(node)
+            except BaseException:
+                await self.__aexit__()
+                raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -128,34 +140,8 @@ class Watch:
             return
         for node in self.made:
             with contextlib.suppress(XiotError):  # the node may be gone (deleted while watched)
-                await unsubscribe(self.session, self.where, node)
-
-    async def _subscribe(self) -> None:
-        """Subscribe to each watched node this account is not subscribed to yet.
-
-        Existing subscriptions are asked for node by node: Prosody 0.12.3 never answers a
-        service-wide subscriptions request once a node someone was subscribed to has been
-        deleted (a Lua error on its side).  ejabberd would add a second subscription (and
-        deliver each event twice) if we subscribed again.
-        """
-        from xiot.errors import RemoteError
-        from xiot.pubsub.subscriptions import subscribe, subscriptions
-
-        mine = self.session.jid.bare
-        for node in self.nodes:
-            current: list = []
-            if self.where.has("retrieve-subscriptions"):
-                try:
-                    current = await subscriptions(self.session, self.where, node)
-                except RemoteError as exc:
-                    if exc.condition == "item-not-found":
-                        raise
-            if any(s.jid.split("/")[0] == mine and s.subscription == "subscribed"
-                   for s in current):
-                continue
-            state = await subscribe(self.session, self.where, node)
-            if state.subscription in ("subscribed", "pending", "unconfigured"):
-                self.made.append(node)
+                await unsubscribe(self.session, self.where, node, self.jid)
+        self.made = []
 
     async def events(self) -> AsyncIterator[Event]:
         """Events of the watched nodes on the watched service, as they arrive."""
