@@ -4,10 +4,11 @@
 and queues parsed ``Event``s; a lost connection is queued too, so whoever reads the stream
 hears about it at once.  ``Watch`` subscribes this session's full JID to the nodes for as
 long as it runs, and takes those subscriptions back when it ends.  A full-JID subscription
-needs no presence (events to a bare JID only reach resources that sent presence with a
-priority of zero or more, which a short operator session does not), does not add events to
-the account's other sessions, and cannot duplicate an existing bare-JID subscription
-(ejabberd would deliver every event twice to a second subscription of the same JID).
+reaches this session even at a negative presence priority (events to a bare JID only reach
+resources with a priority of zero or more, which a short operator session does not set), adds
+no events to the account's other sessions, and cannot duplicate an existing bare-JID
+subscription (ejabberd would deliver every event twice to a second subscription of the same
+JID).
 """
 
 from __future__ import annotations
@@ -123,6 +124,10 @@ class Watch:
         from xiot.pubsub.subscriptions import subscribe
 
         if self.subscribe:
+            # Some services deliver only to subscribers that are available (ejabberd's PEP:
+            # presence-based delivery).  A negative priority keeps messages to the bare JID
+            # away from this short session.
+            self.session.client.send_presence(ppriority=-1)
             try:
                 for node in self.nodes:
                     await subscribe(self.session, self.where, node, self.jid)

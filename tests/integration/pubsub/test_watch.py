@@ -118,3 +118,24 @@ def test_live_view_on_a_terminal(server):
     assert "xiot pubsub watch: 2 events" in screen
     assert node in screen and "reading-2" in screen and '<t xmlns="urn:x">20.5</t>' in screen
     assert "{" not in screen.split("EXIT=")[0].split("xiot pubsub watch")[0]
+
+
+def test_watch_a_pep_node_of_ones_own(server):
+    device = server.spare(4)
+    env = server.env_as(device)
+    node = server.node("urn:example:mood")
+    made = ps(server, "create", node, "--pep", env=env)
+    assert made.code == 0, made.stderr
+    watch = subprocess.Popen([xiot_command(), "pubsub", "watch", node, "--pep", "--count", "1",
+                              "--duration", "60"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 30
+    while not ps(server, "subscriptions", node, "--pep", env=env).ndjson():
+        assert time.monotonic() < deadline and watch.poll() is None, watch.communicate()
+        time.sleep(0.1)
+    assert ps(server, "publish", node, "-", "--pep", "--id", "now", env=env,
+              stdin="<mood xmlns='urn:example:mood'>calm</mood>").code == 0
+    out, err = watch.communicate(timeout=60)
+    assert watch.returncode == 0, err
+    (event,) = [json.loads(line) for line in out.splitlines()]
+    assert (event["service"], event["node"], event["id"]) == (device.jid, node, "now")
