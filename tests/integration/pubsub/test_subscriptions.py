@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.helpers import xiot
 from tests.integration.pubsub.test_items import _node
 from tests.integration.pubsub.test_nodes import ps
 
@@ -121,3 +122,17 @@ def test_pending_subscription_is_approved_by_the_owner(server):
     assert [r["subscription"] for r in mine] == ["subscribed"]
     nothing = ps(server, "approve", node)
     assert nothing.code == 0 and "no subscription" in nothing.stderr
+
+
+def test_a_service_wide_list_that_never_comes_names_the_way_around(server):
+    if server.kind != "prosody":
+        return  # ejabberd answers; the hint is for servers that do not
+    node = _node(server, "gone")
+    device = server.env_as(server.spare(5))
+    assert ps(server, "subscribe", node, env=device).code == 0
+    assert ps(server, "delete", node).code == 0
+    done = xiot("--timeout", "2", "pubsub", "subscriptions", "-o", "ndjson", env=device)
+    if done.code == 0:
+        return  # a Prosody that answers (fixed after 0.12.3)
+    line = done.assert_clean_error(6)
+    assert "ask node by node: 'xiot pubsub subscriptions NODE'" in line
