@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "control": ("xiot.commands.control", "Set device parameters or show control forms "
                 "(XEP-0325)."),
     "nodes": ("xiot.commands.nodes", "Browse a concentrator's sources and nodes (XEP-0326)."),
+    "pubsub": ("xiot.commands.pubsub", "PubSub nodes, items, subscriptions and live events "
+               "(XEP-0060)."),
     "sim": ("xiot.commands.sim", "Run simulated devices on the lab or any server."),
     "lab": ("xiot.commands.lab", "Run a real Prosody on loopback to try xiot against."),
     "demo": ("xiot.commands.demo", "Tour xiot on a private lab it starts and tears down."),

@@ -125,6 +125,44 @@ async def _operator_steps(settings: Any, fleet: Any, step: Callable[..., StepOut
                        f"{gateway.account.jid} node Sensor1: "
                        f"Temperature {reading.value('Temperature')} °C")
 
+        yield await _pubsub_round_trip(session, plain[0], step)
+
+
+async def _pubsub_round_trip(session: Any, device: Any, step: Callable[..., StepOutcome]
+                             ) -> StepOutcome:
+    """A device publishes its readings to a node the operator watches; the event arrives.
+
+    The operator's session has sent presence (the presence step), so events to its bare JID
+    reach it.  The node is the demo's own and is deleted again.
+    """
+    import asyncio
+
+    from xiot.errors import XiotError
+    from xiot.pubsub import core, items, nodes, subscriptions
+    from xiot.pubsub.events import Watch
+
+    jid = device.account.jid
+    node = f"xiot-demo/{jid.split('@')[0]}"
+    try:
+        where = await core.target(session)
+        if not await nodes.exists(session, where, node):
+            await nodes.create(session, where, node, {"pubsub#access_model": "open"})
+        await subscriptions.set_affiliations(session, where, node, {jid: "publisher"})
+        async with Watch(session, where, [node]) as watch:
+            started = time.perf_counter()
+            device_where = await core.target(device.session)
+            item = await items.publish(device.session, device_where, node,
+                                       device.readings_payload())
+            event = await asyncio.wait_for(anext(watch.events()), session.settings.timeout)
+            elapsed = (time.perf_counter() - started) * 1000
+        await nodes.delete(session, where, node)
+    except (XiotError, TimeoutError) as exc:
+        return step("pubsub round trip", False, getattr(exc, "message", None) or
+                    "no event within the timeout")
+    return step("pubsub round trip", event.id == item.id,
+                f"{jid} published its readings to node {node} on {where.service}; the "
+                f"operator's watch had item {item.id} {elapsed:.1f} ms later")
+
 
 async def _read(session: Any, jids: list[str], request: Any, settings: Any) -> list[Any]:
     from xiot.iot.readout import read_devices

@@ -83,3 +83,27 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     bad.write_text("def f():\n    from xiot.probes.dns import dns_checks\n")
     assert _imports(bad) == [(2, "xiot.probes.dns")]
     assert _layer_of("probes") > _layer_of("xmpp")
+
+
+def _from_imports(path: Path) -> list[tuple[int, str, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    return [(node.lineno, node.module, alias.name) for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+            and node.module.startswith("xiot") for alias in node.names]
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_xiot_import_resolves(path: Path) -> None:
+    """Imports inside functions run only when that code path does; a module that moved
+    must not leave one behind that fails at run time."""
+    import importlib
+
+    broken = []
+    for line, module, name in _from_imports(path):
+        target = importlib.import_module(module)
+        if not hasattr(target, name):
+            try:
+                importlib.import_module(f"{module}.{name}")
+            except ImportError:
+                broken.append(f"line {line}: from {module} import {name}")
+    assert not broken, broken

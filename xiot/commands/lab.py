@@ -1,4 +1,4 @@
-"""``xiot lab``: a real Prosody on loopback, with accounts and a profile, for trying xiot."""
+"""``xiot lab``: a real Prosody (or ejabberd) on loopback, with accounts and a profile."""
 
 from __future__ import annotations
 
@@ -14,18 +14,20 @@ if TYPE_CHECKING:
     from xiot.lab.manager import Lab
 
 app = common.typer_app(
-    help="Run a real Prosody on loopback to try xiot against.",
+    help="Run a real Prosody (or ejabberd) on loopback to try xiot against.",
     no_args_is_help=True,
     epilog="""\b
 Examples:
   xiot lab up --devices 100        start (or reuse) the lab with 100 device accounts
+  xiot lab up --server ejabberd --name ej    a second lab running ejabberd
   xiot --profile lab ping          use it: 'lab up' writes the 'lab' profile
   xiot lab accounts -o csv         the accounts (passwords stay in the lab's private files)
   xiot lab up                      after a crash: the same lab again (ports, CA, accounts)
   xiot lab down                    stop it and remove its files
 
 The lab lives in $XDG_STATE_HOME/xiot/labs/NAME (XIOT_LAB_HOME overrides).  It needs
-Debian's prosody package and never uses the system Prosody config or service.""",
+Debian's prosody package (or ejabberd for --server ejabberd) and never uses the system
+server's config, service or epmd.""",
 )
 
 class Role(StrEnum):
@@ -38,6 +40,9 @@ class Role(StrEnum):
 NAME = typer.Option("lab", "--name", help="Lab name; also the profile name it writes.")
 
 
+_SERVER_NAMES = {"prosody": "Prosody", "ejabberd": "ejabberd"}
+
+
 def _table_row(record: dict, ports: tuple[str, ...]) -> dict:
     """A lab as one narrow table row: every port in one cell, a local start time."""
     listening = [f"{key.removeprefix('port_')} {record[key]}" for key in ports
@@ -46,26 +51,31 @@ def _table_row(record: dict, ports: tuple[str, ...]) -> dict:
         listening.append(f"dns {record['dns_port']}")
     started = str(record.get("started_at") or "")
     return record | {"ports": f"{record['host']}: " + ", ".join(listening),
-                     "server": f"Prosody {record.get('prosody_version')}",
+                     "server": f"{_SERVER_NAMES.get(str(record.get('server')), 'Prosody')} "
+                               f"{record.get('server_version') or record.get('prosody_version')}",
                      "started_at": started[:19].replace("T", " ")}
 
 
 def _summary(record: dict) -> dict:
-    """A lab record with flat port columns and its start time in ISO 8601 (local time)."""
+    """One flat record per lab: a column for every port kind (empty where it has none) and
+    the start time in ISO 8601 (local time)."""
     import datetime as dt
+
+    from xiot.lab.manager import PORT_KINDS
 
     ports = record.pop("ports", {})
     started = record.get("started_at")
     if isinstance(started, int | float):
         record["started_at"] = dt.datetime.fromtimestamp(started).astimezone().isoformat(
             timespec="seconds")
-    return record | {f"port_{k}": v for k, v in ports.items()}
+    return record | {f"port_{k}": ports.get(k) for k in PORT_KINDS}
 
 
 @app.command("up", epilog="""\b
 Examples:
   xiot lab up                        a lab named 'lab' with 20 devices
   xiot lab up -n 1000 --dns          1,000 devices and a DNS server for xiot probe
+  xiot lab up --server ejabberd --name ej    ejabberd 23.01 (PubSub collections, more XEP-0060)
   xiot lab up --name ci --domain ci.test""")
 def up(
     ctx: typer.Context,
@@ -80,8 +90,12 @@ def up(
                                     help="Loopback address to listen on [default: 127.0.0.1]."),
     dns: bool = typer.Option(False, "--dns", help="Also serve the domain's SRV records from "
                              "a DNS server of the lab's own (for 'xiot probe --resolver')."),
+    server: str | None = typer.Option(
+        None, "--server", metavar="prosody|ejabberd", show_default=False,
+        help="The XMPP server to run [default: prosody for a new lab; a stopped lab keeps "
+        "its own]."),
 ) -> None:
-    """Start a private Prosody with a CA, admin and device accounts, and a profile.
+    """Start a private Prosody (or ejabberd) with a CA, admin and device accounts, a profile.
 
     Running 'up' on a lab that is already running reports it and changes nothing.  A lab
     whose server stopped (a crash, a reboot, a kill) comes back as it was: same ports, CA and
@@ -93,23 +107,41 @@ def up(
 
     if domain is not None:
         domain = parse_jid(domain).domain
-    lab, started = manager.up(name=name, devices=devices, domain=domain, host=host, dns=dns)
+    server = server or _root_server(ctx)
+    lab, started = manager.up(name=name, devices=devices, domain=domain, host=host, dns=dns,
+                              server=server)
     verb = "started" if started else "already running"
     if started and lab.restarts:
         verb = "restarted with its ports, CA and accounts"
-    print(f"xiot: lab '{lab.name}' {verb}: {lab.domain} on {lab.host}:{lab.ports['c2s']} "
+    print(f"xiot: lab '{lab.name}' {verb}: {lab.server} {lab.server_version}, "
+          f"{lab.domain} on {lab.host}:{lab.ports['c2s']} "
           f"(STARTTLS), {lab.devices} devices; use --profile {lab.name}", file=sys.stderr)
     if lab.dns_port:
         print(f"xiot: lab DNS on {lab.host}:{lab.dns_port}: xiot probe {lab.domain} "
               f"--resolver {lab.host}:{lab.dns_port} --ca {lab.ca_file}", file=sys.stderr)
     if not started:
-        _warn_not_applied(lab, dns=dns, devices=devices, domain=domain, host=host)
+        _warn_not_applied(lab, dns=dns, devices=devices, domain=domain, host=host,
+                          server=server)
     common.emit_one(ctx, _summary(lab.to_record() | {"started": started}))
+
+
+def _root_server(ctx: typer.Context) -> str | None:
+    """``--server`` given to ``lab up``: the root option of that name takes it (it is hoisted
+    from anywhere on the line), so the lab reads it back from there."""
+    from xiot.errors import UsageError
+    from xiot.lab.manager import SERVERS
+
+    value = common.runtime(ctx).options.server
+    if value is None or value in SERVERS:
+        return value
+    raise UsageError(f"--server {value} is not a lab server",
+                     f"'xiot lab up --server' takes {' or '.join(SERVERS)}")
 
 
 def _warn_not_applied(lab: Lab, dns: bool, **asked: object) -> None:
     """Name the options the user gave that a running lab does not match (none if not given)."""
-    record = {"devices": lab.devices, "domain": lab.domain, "host": lab.host}
+    record = {"devices": lab.devices, "domain": lab.domain, "host": lab.host,
+              "server": lab.server}
     differs = [f"--{key} {value}" for key, value in asked.items()
                if value is not None and value != record[key]]
     if dns and lab.dns_port is None:
@@ -151,8 +183,8 @@ def status(ctx: typer.Context, name: str | None = typer.Option(
     table = common.output_format(ctx) == "table"
     ports = tuple(f"port_{kind}" for kind in manager.PORT_KINDS)
     columns = (("name", "running", "domain", "ports", "pid", "devices", "server", "started_at")
-               if table else ("name", "running", "domain", "host", *ports, "dns_port", "pid",
-                              "devices", "prosody_version", "started_at", "directory"))
+               if table else ("name", "running", "server", "server_version", "domain", "host",
+                              *ports, "dns_port", "pid", "devices", "started_at", "directory"))
     out = common.sink(ctx, columns=columns, styles={"running": {"yes": "green", "no": "red"}})
     for lab in labs:
         record = _summary(lab.to_record())

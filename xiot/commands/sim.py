@@ -35,6 +35,8 @@ Examples:
   xiot sim run --devices 20 --kinds thermometer,relay --seed 7 --duration 60
   xiot sim run --churn 2 --error-rate 0.05 -o ndjson | jq 'select(.event=="offline")'
   xiot lab up -n 10000 && xiot sim run --processes 10   ten processes of 1,000
+  xiot sim run --publish 'sensors/{user}' --publish-interval 5   readings as PubSub items
+  xiot sim run --publish readings        every device to one shared node
 
 \b
 Kinds are assigned in turn from --kinds (or from a 'kind' column in --accounts).
@@ -68,6 +70,17 @@ def run(
     processes: int = typer.Option(1, "--processes", min=1, max=64, metavar="N",
                                   help="Spread the fleet over N simulator processes (one "
                                   "holds about 1,000 devices)."),
+    publish: str | None = typer.Option(
+        None, "--publish", metavar="NODE", show_default=False,
+        help="Also publish each device's readings as PubSub items to NODE; '{user}' or "
+        "'{jid}' in it gives every device a node of its own (created on first use)."),
+    publish_interval: float = typer.Option(10.0, "--publish-interval", min=0.1,
+                                           metavar="SECONDS",
+                                           help="With --publish: seconds between items."),
+    publish_service: str | None = typer.Option(
+        None, "--publish-service", metavar="JID", envvar="XIOT_PUBSUB_SERVICE",
+        show_default=False, show_envvar=False,
+        help="With --publish: the PubSub service [default: the one your server lists]."),
 ) -> None:
     """Connect simulated devices and keep them running until Ctrl-C."""
     from xiot.sim.fleet import FleetOptions
@@ -80,6 +93,12 @@ def run(
             print(f"xiot: warning: only {len(sim_accounts)} device accounts available, "
                   f"running {len(sim_accounts)} (not {devices})", file=sys.stderr)
         sim_accounts = sim_accounts[:devices]
+    if publish is not None:
+        from dataclasses import replace
+
+        fleet_options = replace(fleet_options, publish=publish,
+                                publish_interval=publish_interval,
+                                publish_service=publish_service)
     if processes > 1 and len(sim_accounts) > 1:
         from xiot.commands.sim_processes import run_processes
 
@@ -123,7 +142,7 @@ async def _run(ctx, cfg, accounts, options, duration) -> None:  # type: ignore[n
     def on_event(event) -> None:  # type: ignore[no-untyped-def]
         if out is not None:
             out.emit(event.to_record())
-        elif event.event not in ("online",) or event.detail == "churn":
+        elif event.event not in ("online", "published") or event.detail == "churn":
             print(f"xiot: sim: {event.jid} {event.event} {event.detail}", file=sys.stderr)
 
     fleet = Fleet(cfg, accounts, options, on_event=on_event)

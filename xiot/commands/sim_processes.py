@@ -37,6 +37,11 @@ def child_argv(ctx: typer.Context, lab: str | None, options: Any, duration: floa
              "--churn", str(options.churn * parts)]
     if options.seed is not None:
         argv += ["--seed", str(options.seed)]
+    if getattr(options, "publish", None):
+        argv += ["--publish", options.publish, "--publish-interval",
+                 str(options.publish_interval)]
+        if options.publish_service:
+            argv += ["--publish-service", options.publish_service]
     if duration is not None:
         argv += ["--duration", str(duration)]
     return argv

@@ -1,9 +1,10 @@
 """Bring a lab up, find it again, and take it down.
 
 A lab is a directory under ``$XDG_STATE_HOME/xiot/labs/<name>`` (or ``XIOT_LAB_HOME``) holding
-the Prosody config, CA, server certificate, data, log and a ``lab.json`` that records what was
-started.  ``up`` on a running lab returns it unchanged, so scripts can call it blindly; each
-lab uses its own free ports, so several labs (and the test suite's) can run side by side.
+the server's config (Prosody, or ejabberd with ``server="ejabberd"``), CA, server certificate,
+data, log and a ``lab.json`` that records what was started.  ``up`` on a running lab returns
+it unchanged, so scripts can call it blindly; each lab uses its own free ports, so several
+labs (and the test suite's) can run side by side.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from xiot.errors import LabError, UsageError
-from xiot.lab import prosody
+from xiot.lab import ejabberd, prosody
 from xiot.lab.accounts import Account, make_accounts, provision
 from xiot.lab.ca import CertificateAuthority, CertSpec, write_pem
 from xiot.lab.ca import self_signed as self_signed_cert
@@ -29,8 +30,13 @@ from xiot.paths import config_dir, state_dir
 DEFAULT_DOMAIN = "xiot.test"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_DEVICES = 20
-#: Every listener a lab has, in the order ``lab status`` shows them.
-PORT_KINDS = tuple(field.name for field in fields(prosody.Ports))
+#: The servers a lab can run.
+SERVERS = ("prosody", "ejabberd")
+#: Every listener a lab may have, in the order ``lab status`` shows them (``dist`` is the
+#: Erlang distribution port of an ejabberd lab).
+PORT_KINDS = (*(field.name for field in fields(prosody.Ports)), "dist")
+_CONFIG_NAMES = {"prosody": "prosody.cfg.lua", "ejabberd": "ejabberd.yml"}
+_DATA_NAMES = {"prosody": "data", "ejabberd": "db"}
 MAX_DEVICES = 20000
 
 
@@ -46,12 +52,19 @@ class Lab:
     pid: int
     admin_jid: str
     devices: int
-    prosody_version: str
+    server_version: str
     started_at: float
     dns_port: int | None = None
     dns_pid: int | None = None
     #: How often ``up`` brought this lab back after its server had stopped.
     restarts: int = 0
+    #: ``prosody`` or ``ejabberd``.
+    server: str = "prosody"
+
+    @property
+    def prosody_version(self) -> str:
+        """The server's version (the name older lab states and callers use)."""
+        return self.server_version
 
     @property
     def ca_file(self) -> Path:
@@ -63,7 +76,7 @@ class Lab:
 
     @property
     def config_file(self) -> Path:
-        return Path(self.directory) / "prosody.cfg.lua"
+        return Path(self.directory) / _CONFIG_NAMES[self.server]
 
     @property
     def profile_file(self) -> Path:
@@ -96,6 +109,8 @@ def load(name: str) -> Lab | None:
     state = lab_dir(name) / "lab.json"
     try:
         data = json.loads(state.read_text())
+        if "prosody_version" in data:  # written before ejabberd labs existed
+            data["server_version"] = data.pop("prosody_version")
         return Lab(**data)
     except FileNotFoundError:
         return None
@@ -115,6 +130,7 @@ def up(
     cert: CertSpec | None = None,
     self_signed: bool = False,
     dns: bool = False,
+    server: str | None = None,
 ) -> tuple[Lab, bool]:
     """Start the lab ``name``; returns (lab, started) where started is False if it was running.
 
@@ -128,47 +144,61 @@ def up(
     expired, wrongly named or otherName-only certificates); ``self_signed`` makes the server
     present a certificate that no CA issued, as a forgotten default install does.  ``dns``
     also starts a DNS server process answering the domain's SRV and address records.
+    ``server`` is ``prosody`` (the default for a new lab) or ``ejabberd``.
     """
+    if server is not None and server not in SERVERS:
+        raise UsageError(f"unknown lab server '{server}'", f"Use one of {', '.join(SERVERS)}")
     if devices is not None and not 0 <= devices <= MAX_DEVICES:
         raise UsageError(f"--devices {devices} is out of range", f"Use 0 to {MAX_DEVICES}")
     if host is not None:
         _check_loopback(host)
-    prosody.find_prosody()
     existing = load(name)
+    _check_installed(server or (existing.server if existing else "prosody"))
     if existing is not None and existing.running():
         if write_profile:
             _write_profile(existing)
         return existing, False
-    if existing is not None and _restartable(existing, devices, domain, host, cert, self_signed):
+    if existing is not None and _restartable(existing, devices, domain, host, cert, self_signed,
+                                             server):
         lab = _restart(existing, dns or existing.dns_port is not None)
     else:
         lab = _create(name, DEFAULT_DEVICES if devices is None else devices,
                       domain or DEFAULT_DOMAIN, host or DEFAULT_HOST, attempts, cert,
-                      self_signed, dns)
+                      self_signed, dns, server or "prosody")
     if write_profile:
         _write_profile(lab)
     return lab, True
 
 
+def _check_installed(server: str) -> None:
+    """A LabError saying how to install ``server`` when it is missing."""
+    if server == "ejabberd":
+        ejabberd.find_ejabberd()
+    else:
+        prosody.find_prosody()
+
+
 def _restartable(lab: Lab, devices: int | None, domain: str | None, host: str | None,
-                 cert: CertSpec | None, self_signed: bool) -> bool:
+                 cert: CertSpec | None, self_signed: bool, server: str | None = None) -> bool:
     """Whether ``up`` should bring ``lab`` back as it was rather than build a new one."""
     if cert is not None or self_signed:
         return False
-    asked = {"devices": devices, "domain": domain, "host": host}
-    recorded = {"devices": lab.devices, "domain": lab.domain, "host": lab.host}
+    asked = {"devices": devices, "domain": domain, "host": host, "server": server}
+    recorded = {"devices": lab.devices, "domain": lab.domain, "host": lab.host,
+                "server": lab.server}
     if any(value is not None and value != recorded[key] for key, value in asked.items()):
         return False
     directory = Path(lab.directory)
     needed = (lab.config_file, lab.ca_file, directory / "ca.key", lab.accounts_file,
               directory / "certs" / "server.crt", directory / "certs" / "server.key",
-              directory / "data")
+              directory / _DATA_NAMES[lab.server])
     return all(path.exists() for path in needed)
 
 
 def _create(name: str, devices: int, domain: str, host: str, attempts: int,
-            cert: CertSpec | None, self_signed: bool, dns: bool) -> Lab:
-    """Build a new lab: CA, certificate, accounts in Prosody's storage, free ports.
+            cert: CertSpec | None, self_signed: bool, dns: bool, server: str = "prosody"
+            ) -> Lab:
+    """Build a new lab: CA, certificate, accounts in the server's storage, free ports.
 
     If the start fails the lab's state is removed (its files stay for a post-mortem); if it is
     interrupted nothing of it is left.
@@ -180,15 +210,20 @@ def _create(name: str, devices: int, domain: str, host: str, attempts: int,
         accounts = make_accounts(domain, devices)
         _write_accounts_csv(directory / "accounts.csv", accounts)
         certs = _make_certificates(directory, domain, cert, self_signed)
-        provision(directory / "data", accounts)
+        if server == "prosody":
+            provision(directory / "data", accounts)
         last_error: LabError | None = None
         for _ in range(attempts):
-            ports = prosody.Ports(*free_ports(4, host))
+            kinds = ejabberd.PORT_KINDS if server == "ejabberd" else PORT_KINDS[:4]
+            ports = dict(zip(kinds, free_ports(len(kinds), host), strict=True))
             lab = Lab(name=name, directory=str(directory), domain=domain, host=host,
-                      ports=ports.as_dict(), pid=0, admin_jid=f"admin@{domain}",
-                      devices=devices, prosody_version="unknown", started_at=time.time())
+                      ports=ports, pid=0, admin_jid=f"admin@{domain}", devices=devices,
+                      server_version="unknown", started_at=time.time(), server=server)
+            cfg = _server_config(lab, certs)
+            if isinstance(cfg, ejabberd.ServerConfig):
+                ejabberd.write_provisioning(cfg, accounts)
             try:
-                return _launch(lab, _server_config(lab, certs), dns)
+                return _launch(lab, cfg, dns)
             except LabError as exc:  # most often a port taken between choosing and binding
                 last_error = exc
         assert last_error is not None
@@ -219,8 +254,8 @@ def _restart(lab: Lab, dns: bool) -> Lab:
             "(new ports, CA and passwords)") from None
 
 
-def _launch(lab: Lab, cfg: prosody.ServerConfig, dns: bool, dns_port: int | None = None
-            ) -> Lab:
+def _launch(lab: Lab, cfg: prosody.ServerConfig | ejabberd.ServerConfig, dns: bool,
+            dns_port: int | None = None) -> Lab:
     """Start the lab's processes, recording each pid before anything can interrupt.
 
     Whatever this call started is stopped again if it fails or is interrupted, so no server
@@ -240,23 +275,40 @@ def _launch(lab: Lab, cfg: prosody.ServerConfig, dns: bool, dns_port: int | None
         started.append((pid, Path(lab.directory) / "dns.json"))
         _save(lab)
 
-    cfg.config_file.write_text(prosody.render_config(cfg))
     try:
-        prosody.start(cfg, record_server)
+        if isinstance(cfg, ejabberd.ServerConfig):
+            ejabberd.start(cfg, record_server)
+            version = ejabberd.server_version(cfg)
+        else:
+            cfg.config_file.write_text(prosody.render_config(cfg))
+            prosody.start(cfg, record_server)
+            version = prosody.server_version(cfg)
         if dns:
             port = _start_dns(Path(lab.directory), lab.domain, lab.host, lab.ports, record_dns,
                               dns_port)
             lab = replace(lab, dns_port=port)
-        lab = replace(lab, prosody_version=prosody.server_version(cfg))
+        lab = replace(lab, server_version=version)
         _save(lab)
     except BaseException:
         for pid, marker in reversed(started):
-            prosody.stop_pid(pid, marker)
+            _stop(pid, marker)
         raise
     return lab
 
 
-def _server_config(lab: Lab, certs: tuple[Path, Path]) -> prosody.ServerConfig:
+def _stop(pid: int, marker: Path) -> bool:
+    """Stop a lab process by pid (an ejabberd node together with the helpers it started)."""
+    if marker.name == _CONFIG_NAMES["ejabberd"]:
+        return ejabberd.stop(pid, marker)
+    return prosody.stop_pid(pid, marker)
+
+
+def _server_config(lab: Lab, certs: tuple[Path, Path]
+                   ) -> prosody.ServerConfig | ejabberd.ServerConfig:
+    if lab.server == "ejabberd":
+        return ejabberd.ServerConfig(
+            directory=Path(lab.directory), name=lab.name, domain=lab.domain, host=lab.host,
+            ports=dict(lab.ports), admin_jid=lab.admin_jid, cert=certs[0], key=certs[1])
     return prosody.ServerConfig(
         directory=Path(lab.directory), domain=lab.domain, host=lab.host,
         ports=prosody.Ports(**lab.ports), admin_jid=lab.admin_jid, cert=certs[0], key=certs[1],
@@ -285,13 +337,14 @@ def down(name: str = "lab", keep: bool = False) -> Lab | None:
     lab = load(name)
     directory = lab_dir(name)
     if lab is None:
-        for marker in (directory / "prosody.cfg.lua", directory / "dns.json"):
+        markers = [directory / n for n in _CONFIG_NAMES.values()] + [directory / "dns.json"]
+        for marker in markers:
             for pid in prosody.processes_using(marker) if directory.exists() else ():
-                prosody.stop_pid(pid, marker)
+                _stop(pid, marker)
         if directory.exists() and not keep:
             shutil.rmtree(directory)
         return None
-    prosody.stop_pid(lab.pid, lab.config_file)
+    _stop(lab.pid, lab.config_file)
     if lab.dns_pid is not None:
         prosody.stop_pid(lab.dns_pid, Path(lab.directory) / "dns.json")
     with contextlib.suppress(FileNotFoundError):

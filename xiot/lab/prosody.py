@@ -255,7 +255,8 @@ def interrupts_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def spawn_detached(argv: list[str], directory: Path, console: Path) -> subprocess.Popen[bytes]:
+def spawn_detached(argv: list[str], directory: Path, console: Path,
+                   env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start a lab process in a session of its own, its output appended to ``console``.
 
     Its own session means a Ctrl-C in the terminal that ran ``xiot lab up`` does not take the
@@ -264,7 +265,7 @@ def spawn_detached(argv: list[str], directory: Path, console: Path) -> subproces
     with console.open("ab") as out:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, cwd=directory,
-                                start_new_session=True)
+                                start_new_session=True, env=env)
 
 
 def start(cfg: ServerConfig, record: Callable[[int], None], wait: float = 20.0) -> int:

@@ -4,7 +4,9 @@ Every device logs in with its own stream (as a real device would), announces pre
 answers XEP-0323 readouts, XEP-0325 control and, for concentrators, XEP-0326 browsing.  Logins
 run with bounded concurrency; a device whose login fails is reported and the rest carry on.
 What happens (online, offline, control applied, injected errors) is published as
-``FleetEvent`` records so a command or a test can follow along.
+``FleetEvent`` records so a command or a test can follow along.  With ``publish`` set, each
+device also publishes its momentary readings as PubSub items (XEP-0323 ``fields`` payloads)
+to its own node (a ``{user}``/``{jid}`` template) or to one shared node.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from xiot.config import Settings
 from xiot.errors import UsageError, XiotError
 from xiot.iot.model import ControlParameter, Field, NodeError, NodeRef, ReadoutRequest
 from xiot.sim.kinds import KIND_NAMES, Concentrator, Meter, SimDevice, make_device
+from xiot.sim.publish import prepare_nodes, publish_node, publish_once
 
 log = logging.getLogger("xiot")
 
@@ -50,7 +53,8 @@ class FleetEvent:
 
     at: float
     jid: str
-    event: str  # online | offline | login-failed | control | readout-error | stopped
+    event: str  # online | offline | login-failed | control | readout-error | published |
+    #             publish-error | stopped
     detail: str = ""
 
     def to_record(self) -> dict[str, Any]:
@@ -68,8 +72,17 @@ class FleetOptions:
     error_rate: float = 0.0  # share of readouts answered with a device error
     login_concurrency: int = 50
     resource: str = RESOURCE
+    #: PubSub node to publish readings to: ``{user}`` or ``{jid}`` make one node per device.
+    publish: str | None = None
+    publish_interval: float = 10.0
+    #: The PubSub service (None: the one the server lists).
+    publish_service: str | None = None
 
     def __post_init__(self) -> None:
+        if self.publish is not None:
+            publish_node(self.publish, "dev@example.org")  # a bad template fails here
+            if self.publish_interval <= 0:
+                raise UsageError("--publish-interval must be a positive number of seconds")
         unknown = [k for k in self.kinds if k not in KIND_NAMES]
         if unknown or not self.kinds:
             raise UsageError(f"unknown device kind(s): {', '.join(unknown) or '(none)'}",
@@ -144,6 +157,11 @@ class SimulatedDevice:
         self.stopping = False
         self._connection: tuple[Settings, ssl.SSLContext] | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
+        #: Set by the fleet once the nodes are ready; a reconnect resumes publishing.
+        self.publishing = False
+        self.published = 0
+        self._seqnr = 0
 
     @property
     def full_jid(self) -> str:
@@ -166,6 +184,8 @@ class SimulatedDevice:
         xmpp.add_event_handler("disconnected", self._on_disconnected)
         self.online = True
         self.emit(FleetEvent(time.time(), self.full_jid, "online", self.model.kind))
+        if self.publishing:
+            self.start_publishing()
 
     def _on_disconnected(self, _reason: Any) -> None:
         """A real device reconnects when its stream drops; so does a simulated one."""
@@ -204,6 +224,9 @@ class SimulatedDevice:
         for server in self.servers:
             server.close()
         self.servers.clear()
+        if self._publisher is not None:
+            self._publisher.cancel()
+            self._publisher = None
 
     def _attach(self, xmpp: Any) -> None:
         from xiot.iot.control.device import ControlServer
@@ -230,6 +253,50 @@ class SimulatedDevice:
         if model.parameters():
             self.servers.append(ControlServer(xmpp, lambda _node: model.parameters(),
                                               self._on_set, title=f"{model.name} control"))
+
+    # -- PubSub ----------------------------------------------------------------------------
+
+    def start_publishing(self) -> None:
+        self.publishing = True
+        if self._publisher is None and self.online:
+            self._publisher = asyncio.ensure_future(self._publish_loop())
+
+    async def _publish_loop(self) -> None:
+        """Publish the momentary readings every ``publish_interval`` seconds (jittered)."""
+        from xiot.errors import XiotError
+
+        assert self.options.publish is not None
+        node = publish_node(self.options.publish, self.account.jid)
+        shared = node == self.options.publish
+        interval = self.options.publish_interval
+        rng = random.Random(f"{self.options.seed}-publish-{self.account.jid}")
+        await asyncio.sleep(rng.uniform(0, interval))
+        while self.online and not self.stopping:
+            try:
+                item_id = await publish_once(self, node, shared)
+            except XiotError as exc:
+                self.emit(FleetEvent(time.time(), self.full_jid, "publish-error",
+                                     f"{node}: {exc.message}"))
+                return
+            self.published += 1
+            self.emit(FleetEvent(time.time(), self.full_jid, "published",
+                                 f"{node} {item_id}"))
+            await asyncio.sleep(rng.uniform(0.8 * interval, 1.2 * interval))
+
+    def readings_payload(self) -> Any:
+        """The device's momentary values as a XEP-0323 ``fields`` element."""
+        import xml.etree.ElementTree as ET
+        from datetime import UTC, datetime
+
+        from xiot.iot.sensordata.stanzas import NS as SENSORDATA
+        from xiot.iot.sensordata.wire import build_fields
+
+        now = datetime.now(UTC).replace(microsecond=0)
+        self._seqnr += 1
+        fields = ET.Element(f"{{{SENSORDATA}}}fields", {"seqnr": str(self._seqnr),
+                                                         "done": "true"})
+        values = self.model.fields(ReadoutRequest(categories=frozenset({"momentary"})))
+        return build_fields(fields, values, NodeRef(OWN_NODE), now)
 
     # -- protocol callbacks ----------------------------------------------------------------
 
@@ -342,7 +409,11 @@ class Fleet:
         await self.stop()
 
     async def start(self) -> None:
-        """Log every device in; failures are recorded, not raised, unless all fail."""
+        """Log every device in; failures are recorded, not raised, unless all fail.
+
+        With ``publish`` set, the nodes are prepared first (``sim.publish.prepare_nodes``)
+        and then every device starts publishing.
+        """
         from xiot.xmpp.session import build_ssl_context
 
         ssl_context = build_ssl_context(self.settings)
@@ -360,6 +431,10 @@ class Fleet:
         await asyncio.gather(*(login(d) for d in self.devices))
         if self.failed and len(self.failed) == len(self.devices):
             raise self.failed[0][1]
+        if self.options.publish is not None:
+            await prepare_nodes(self.settings, self.options, self.devices)
+            for device in self.devices:
+                device.start_publishing()
         if self.options.churn > 0:
             self._churn_task = asyncio.ensure_future(self._churn())
 
