@@ -35,7 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pubsub": ("xiot.commands.pubsub", "PubSub nodes, items, subscriptions and live events "
                "(XEP-0060)."),
     "sim": ("xiot.commands.sim", "Run simulated devices on the lab or any server."),
-    "lab": ("xiot.commands.lab", "Run a real Prosody on loopback to try xiot against."),
+    "lab": ("xiot.commands.lab", "Run a real Prosody (or ejabberd) on loopback to try xiot "
+            "against."),
     "demo": ("xiot.commands.demo", "Tour xiot on a private lab it starts and tears down."),
     "probe": ("xiot.commands.probe", "Check XMPP domains: DNS, TLS, certificates, streams, HTTP."),
     "config": ("xiot.commands.config", "Show resolved settings and the configured profiles."),
