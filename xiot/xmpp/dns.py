@@ -41,27 +41,34 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
-import socket
 import time
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, TypeVar
+from typing import Literal, TypeVar
 
-import dns.asyncbackend
 import dns.asyncquery
 import dns.exception
-import dns.flags
-import dns.inet
-import dns.message
 import dns.name
-import dns.query
-import dns.rcode
-import dns.rdataclass
 import dns.rdatatype
-import dns.rrset
 
-from xiot.errors import ConfigError, ConnectError, UsageError
+from xiot.errors import UsageError
+from xiot.xmpp.dnsquery import (  # the exchange layer; some names re-exported for callers
+    Nameserver,
+    ResolverGarbage,
+    ResolverUnreachable,
+    name_text,
+    nameservers_for,
+    resolve,
+    system_nameservers,
+)
 from xiot.xmpp.endpoints import SERVICES, Endpoint, Kind
+
+__all__ = [
+    "SERVICES", "DnsReport", "Endpoint", "HostLookup", "Kind", "Nameserver",
+    "ResolverGarbage", "ResolverUnreachable", "SrvLookup", "SrvRecord", "discover",
+    "lookup_host", "lookup_srv", "nameservers_for", "order_srv", "parse_resolver",
+    "system_nameservers", "validate_domain",
+]
 
 T = TypeVar("T")
 SrvStatus = Literal["found", "absent", "disabled", "error"]
@@ -69,32 +76,10 @@ HostStatus = Literal["found", "absent", "error"]
 
 
 DEFAULT_TIMEOUT = 5.0
-#: Seconds before the first UDP retransmission; each further one waits twice as long.
-UDP_RETRY_AFTER = 1.0
-#: Aliases followed for one name before we call it a loop.
-MAX_CNAME_HOPS = 8
 #: Records, targets and addresses beyond these are ignored (and said so), to bound the work.
 MAX_SRV_RECORDS = 32
 MAX_TARGETS = 32
 MAX_ADDRESSES = 16
-
-
-class ResolverUnreachable(ConnectError):
-    """No nameserver answered (timeout, refused port, network error)."""
-
-
-class ResolverGarbage(ConnectError):
-    """A nameserver answered with something that is not a DNS answer to our question."""
-
-
-class Nameserver(NamedTuple):
-    """A resolver address; a plain ``(ip, port)`` tuple works wherever this is expected."""
-
-    host: str
-    port: int = 53
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -234,29 +219,6 @@ def parse_resolver(text: str) -> Nameserver:
     return Nameserver(host, port or 53)
 
 
-def system_nameservers() -> tuple[Nameserver, ...]:
-    """The nameservers of the system configuration (``/etc/resolv.conf``)."""
-    import dns.asyncresolver
-    import dns.resolver
-
-    try:
-        resolver = dns.asyncresolver.Resolver()
-    except (dns.resolver.NoResolverConfiguration, OSError) as exc:
-        raise ConfigError(
-            "no system DNS resolver is configured", hint="Pass --resolver IP[:port]."
-        ) from exc
-    port = resolver.port
-    servers = tuple(
-        Nameserver(ns, port) for ns in resolver.nameservers if isinstance(ns, str)
-    )
-    if not servers:
-        raise ConfigError("no usable system DNS resolver", hint="Pass --resolver IP[:port].")
-    return servers
-
-
-# -- ordering ------------------------------------------------------------------------------
-
-
 def order_srv(
     records: Iterable[SrvRecord], rng: random.Random | None = None
 ) -> tuple[SrvRecord, ...]:
@@ -288,158 +250,6 @@ def order_srv(
 # -- queries -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Resolution:
-    """Records of one type for one name, after following aliases."""
-
-    rrset: dns.rrset.RRset | None
-    rcode: str
-    aliases: tuple[str, ...]
-    authenticated: bool
-    notes: tuple[str, ...] = ()
-
-
-async def exchange(
-    qname: dns.name.Name,
-    rdtype: dns.rdatatype.RdataType,
-    nameservers: Sequence[tuple[str, int]],
-    timeout: float,
-) -> dns.message.Message:
-    """Send one question to the nameservers in turn; the first well-formed answer wins.
-
-    The question asks for the AD bit (RFC 6840 section 5.7) so that a validating resolver
-    tells us whether the answer is DNSSEC-secure.  Truncated UDP answers are retried over TCP.
-    Raises ``ResolverGarbage`` if any nameserver answered nonsense and none answered well,
-    ``ResolverUnreachable`` if none answered at all.
-    """
-    nameservers = [Nameserver(str(host), int(port)) for host, port in nameservers]
-    query = dns.message.make_query(qname, rdtype, use_edns=0, payload=1232)
-    query.flags |= dns.flags.AD
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    garbage: list[str] = []
-    silence: list[str] = []
-    for index, server in enumerate(nameservers):
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            break
-        budget = remaining / (len(nameservers) - index)
-        try:
-            return await _ask(query, server, budget)
-        except (dns.exception.Timeout, OSError, EOFError) as exc:
-            silence.append(f"{server}: {_describe(exc)}")
-        except (dns.exception.DNSException, ValueError, UnicodeError) as exc:
-            garbage.append(f"{server}: {_describe(exc)}")
-    name = qname.to_text(omit_final_dot=True)
-    what = f"{name} {dns.rdatatype.to_text(rdtype)}"
-    if garbage:
-        raise ResolverGarbage(
-            f"DNS resolver answered garbage for {what} ({'; '.join(garbage)})",
-            hint="Check that --resolver points at a DNS server.",
-        )
-    detail = "; ".join(silence) or f"no time left within {timeout:g}s"
-    raise ResolverUnreachable(
-        f"DNS resolver did not answer for {what} ({detail})",
-        hint="Check the resolver address (--resolver IP[:port]) or raise --timeout.",
-    )
-
-
-async def _ask(
-    query: dns.message.Message, server: Nameserver, timeout: float
-) -> dns.message.Message:
-    started = time.monotonic()
-    # A connected UDP socket turns an ICMP "port unreachable" into ConnectionRefusedError at
-    # once; dnspython's own unconnected socket would wait out the whole timeout instead.
-    family = dns.inet.af_for_address(server.host)
-    backend = dns.asyncbackend.get_default_backend()
-    try:
-        sock = await backend.make_socket(
-            family, socket.SOCK_DGRAM, 0, None, (server.host, server.port)
-        )
-        async with sock:
-            # UDP gets lost (a busy resolver's receive buffer overflows when many domains
-            # are probed at once): resend after 1 s, 2 s, ... within the budget (RFC 1035 4.2.1).
-            wait = UDP_RETRY_AFTER
-            while True:
-                left = timeout - (time.monotonic() - started)
-                try:
-                    response = await dns.asyncquery.udp(
-                        query, server.host, timeout=min(wait, left), port=server.port,
-                        sock=sock, raise_on_truncation=True, ignore_unexpected=True,
-                    )
-                    break
-                except dns.exception.Timeout:
-                    if wait >= left:
-                        raise
-                    wait *= 2
-    except dns.message.Truncated:
-        left = max(timeout - (time.monotonic() - started), 0.05)
-        response = await dns.asyncquery.tcp(query, server.host, timeout=left, port=server.port)
-        if not query.is_response(response):
-            raise dns.query.BadResponse from None
-    return response
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, dns.exception.Timeout):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, dns.query.BadResponse):
-        return "the answer does not match the question"
-    if isinstance(exc, dns.exception.FormError):
-        return "malformed DNS message"
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-async def _resolve(
-    name: dns.name.Name,
-    rdtype: dns.rdatatype.RdataType,
-    nameservers: Sequence[Nameserver],
-    timeout: float,
-) -> _Resolution:
-    """Ask for ``rdtype`` at ``name``, following CNAMEs (within answers and by re-asking)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    aliases: list[str] = []
-    authenticated = True
-    current = name
-    for _ in range(MAX_CNAME_HOPS + 1):
-        response = await exchange(
-            current, rdtype, nameservers, max(deadline - loop.time(), 0.001)
-        )
-        authenticated = authenticated and bool(response.flags & dns.flags.AD)
-        rcode = dns.rcode.to_text(response.rcode())
-        if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            return _Resolution(None, rcode, tuple(aliases), authenticated)
-        asked = current
-        for _ in range(MAX_CNAME_HOPS + 1):
-            rrset = response.get_rrset(response.answer, current, dns.rdataclass.IN, rdtype)
-            if rrset is not None:
-                return _Resolution(rrset, rcode, tuple(aliases), authenticated)
-            cname = response.get_rrset(
-                response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME
-            )
-            if cname is None:
-                break
-            current = cname[0].target
-            target = current.to_text(omit_final_dot=True)
-            if current == name or target in aliases or len(aliases) >= MAX_CNAME_HOPS:
-                note = f"alias chain loops or exceeds {MAX_CNAME_HOPS} hops at {target}"
-                return _Resolution(None, "NOERROR", tuple(aliases), authenticated, (note,))
-            aliases.append(target)
-        if current == asked or response.rcode() == dns.rcode.NXDOMAIN:
-            return _Resolution(None, rcode, tuple(aliases), authenticated)
-        # The answer stopped at an alias whose target it did not include: ask for the target.
-    note = f"alias chain exceeds {MAX_CNAME_HOPS} hops"
-    return _Resolution(None, "NOERROR", tuple(aliases), authenticated, (note,))
-
-
-def _name_text(name: dns.name.Name) -> str:
-    return "." if name == dns.name.root else name.to_text(omit_final_dot=True)
-
-
 async def lookup_srv(
     domain: str,
     service: str,
@@ -453,11 +263,11 @@ async def lookup_srv(
         raise ValueError(f"unknown XMPP service {service!r}")
     qname = dns.name.from_text(f"_{service}._tcp.{domain}.")
     started = time.perf_counter()
-    result = await _resolve(qname, dns.rdatatype.SRV, nameservers, timeout)
+    result = await resolve(qname, dns.rdatatype.SRV, nameservers, timeout)
     elapsed = (time.perf_counter() - started) * 1000
     common = {
         "service": service,
-        "qname": _name_text(qname),
+        "qname": name_text(qname),
         "rcode": result.rcode,
         "authenticated": result.authenticated,
         "aliases": result.aliases,
@@ -472,7 +282,7 @@ async def lookup_srv(
         rcode_note = "NXDOMAIN" if result.rcode == "NXDOMAIN" else "NODATA"
         return SrvLookup(status="absent", notes=(*notes, rcode_note), **common)
     records = [
-        SrvRecord(service, rd.priority, rd.weight, rd.port, _name_text(rd.target),
+        SrvRecord(service, rd.priority, rd.weight, rd.port, name_text(rd.target),
                   result.rrset.ttl)
         for rd in result.rrset
     ]
@@ -496,8 +306,8 @@ async def lookup_host(
     name = dns.name.from_text(host.rstrip(".") + ".")
     started = time.perf_counter()
     results = await _gather_or_cancel(
-        _resolve(name, dns.rdatatype.AAAA, nameservers, timeout),
-        _resolve(name, dns.rdatatype.A, nameservers, timeout),
+        resolve(name, dns.rdatatype.AAAA, nameservers, timeout),
+        resolve(name, dns.rdatatype.A, nameservers, timeout),
     )
     elapsed = (time.perf_counter() - started) * 1000
     addresses: list[str] = []
@@ -542,21 +352,6 @@ async def _gather_or_cancel(*awaitables: Awaitable[T]) -> list[T]:
 
 
 # -- discovery -----------------------------------------------------------------------------
-
-
-def nameservers_for(resolver: tuple[str, int] | Sequence[tuple[str, int]] | None) -> tuple[
-    Nameserver, ...
-]:
-    """``resolver`` (one ``(ip, port)``, several, or ``None`` for the system's) as nameservers.
-
-    A caller that makes many look-ups (a probe run) resolves this once and passes the result,
-    so that every look-up goes to the same servers.
-    """
-    if resolver is None:
-        return system_nameservers()
-    if len(resolver) == 2 and isinstance(resolver[0], str):
-        return (Nameserver(str(resolver[0]), int(resolver[1])),)  # type: ignore[arg-type]
-    return tuple(Nameserver(str(host), int(port)) for host, port in resolver)  # type: ignore[misc]
 
 
 async def discover(
