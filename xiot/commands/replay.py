@@ -69,7 +69,7 @@ def _credentials(ctx: typer.Context, default_lab: str | None):  # type: ignore[n
         if actor.account:
             from xiot.lab import manager
 
-            name = actor.lab or scenario.lab or default_lab or rt.options.profile or "lab"
+            name = actor.lab or scenario.lab or default_lab or rt.settings.profile or "lab"
             lab = manager.require(name)
             account = next((a for a in manager.accounts(lab) if a.user == actor.account), None)
             if account is None:

@@ -27,6 +27,9 @@ STEP_KINDS = ("connect", "send", "expect", "expect-none", "disconnect", "wait", 
 #: What an actor may say about its account (never a password: credentials come from profiles
 #: or the lab).
 ACTOR_FIELDS = ("profile", "lab", "account", "resource")
+#: A token unique to one run of a scenario, for node, room and item names that must not
+#: collide with parallel or earlier runs.
+RUN_ID = "run.id"
 #: What each actor offers as ``${actor.NAME}``.
 ACTOR_VARIABLES = ("jid", "full_jid", "domain", "user", "resource")
 SCENARIO_FIELDS = ("name", "description", "tags", "requires", "timeout", "lab", "actors",
@@ -359,7 +362,7 @@ _ALL_OPTIONS = {o for opts in _STEP_OPTIONS.values() for o in opts} | set(_COMMO
 def _checked(scenario: Scenario) -> Scenario:
     """Actors and variables are defined before use; warnings for what is defined but unused."""
     names = {a.name for a in scenario.actors}
-    defined: set[str] = {f"{a}.{v}" for a in names for v in ACTOR_VARIABLES}
+    defined: set[str] = {f"{a}.{v}" for a in names for v in ACTOR_VARIABLES} | {RUN_ID}
     used_actors: set[str] = set()
     used_vars: set[str] = set()
     captured: dict[str, Step] = {}
@@ -378,6 +381,8 @@ def _checked(scenario: Scenario) -> Scenario:
                            + (" (actors offer: " + ", ".join(ACTOR_VARIABLES) + ")"
                               if "." in var else " (define it with 'set' or a capture first)"))
             used_vars.add(var)
+            if "." in var:
+                used_actors.add(var.split(".", 1)[0])
 
     for step in scenario.steps:
         if step.actor is not None:

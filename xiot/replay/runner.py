@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from xiot.errors import XiotError
 from xiot.fanout import bounded
 from xiot.replay import match
-from xiot.replay.model import Actor, Scenario, Step, parse_stanzas
+from xiot.replay.model import RUN_ID, Actor, Scenario, Step, parse_stanzas
 from xiot.xmlsafe import XmlError
 
 if TYPE_CHECKING:
@@ -210,6 +210,7 @@ class _Run:
     def _accounts(self) -> None:
         """Every actor's account and JID variables, before the first step."""
         token = secrets.token_hex(3)
+        self.variables[RUN_ID] = secrets.token_hex(6)
         for actor in self.scenario.actors:
             account = self.credentials(self.scenario, actor)
             from xiot.xmpp.jid import parse_jid
