@@ -101,3 +101,30 @@ def test_schema_is_json():
 def test_no_files_is_a_usage_error(tmp_path):
     result = xiot("replay", "run", str(tmp_path / "missing.yaml"))
     assert "no such file or directory" in result.assert_clean_error(2)
+
+
+SCS = ROOT / "tests" / "integration" / "replay" / "scs" / "ping.scs"
+
+
+def test_scansion_script_runs_directly_with_its_own_password(lab_env, lab_accounts, tmp_path):
+    script = tmp_path / "ping.scs"
+    script.write_text(SCS.read_text().replace("PLACEHOLDER", lab_accounts["admin"].password))
+    result = xiot("replay", "run", str(script), "-o", "json", env=lab_env)
+    assert result.code == 0, result.stdout + result.stderr
+    (record,) = json.loads(result.stdout)
+    assert record["status"] == "ok"
+    assert [s["kind"] for s in record["steps"]] == ["connect", "connect", "send", "expect",
+                                                   "send", "expect", "expect-none",
+                                                   "disconnect"]
+    assert lab_accounts["admin"].password not in result.stdout + result.stderr
+
+
+def test_imported_yaml_runs_with_the_profile_password(lab_env, tmp_path):
+    result = xiot("replay", "import", str(SCS), "-d", str(tmp_path))
+    assert result.code == 0, result.stderr
+    converted = tmp_path / "ping.yaml"
+    assert "PLACEHOLDER" not in converted.read_text()
+    run = xiot("replay", "run", str(converted), "-o", "json", env=lab_env)
+    assert run.code == 0, run.stdout + run.stderr
+    exported = xiot("replay", "export", str(converted))
+    assert exported.code == 0 and "Romeo s phone receives:" in exported.stdout

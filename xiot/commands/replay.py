@@ -27,7 +27,7 @@ A scenario names its actors (a profile, or an 'account' of a lab) and its steps:
 send, expect, expect-none, disconnect, wait, set.  Passwords never appear in scenarios.""",
 )
 
-_SUFFIXES = (".yaml", ".yml")
+_SUFFIXES = (".yaml", ".yml", ".scs")
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -48,10 +48,19 @@ def _files(paths: list[Path]) -> list[Path]:
     return found
 
 
-def _load_all(paths: list[Path]) -> list[Scenario]:
+def _load(path: Path) -> Scenario:
+    """A YAML scenario, or a scansion script (by its .scs suffix)."""
+    if path.suffix == ".scs":
+        from xiot.replay.scansion import load_scs
+
+        return load_scs(path)
     from xiot.replay.model import load
 
-    return [load(path) for path in _files(paths)]
+    return load(path)
+
+
+def _load_all(paths: list[Path]) -> list[Scenario]:
+    return [_load(path) for path in _files(paths)]
 
 
 def _credentials(ctx: typer.Context, default_lab: str | None):  # type: ignore[no-untyped-def]
@@ -79,6 +88,11 @@ def _credentials(ctx: typer.Context, default_lab: str | None):  # type: ignore[n
                                port=lab.ports["c2s"], tls="starttls", ca=lab.ca_file,
                                insecure=False)
             return Account(settings, account.password)
+        if actor.jid:  # a scansion character, or a JID with the profile's password source
+            settings = replace(rt.settings, jid=actor.jid)
+            if actor.host:
+                settings = replace(settings, host=actor.host, port=actor.port)
+            return Account(settings, actor.password)
         if actor.profile:
             return Account(settings_for(replace(rt.options, profile=actor.profile, jid=None)))
         return Account(rt.settings)
@@ -181,13 +195,12 @@ def lint(
 ) -> None:
     """Check scenario files and report each problem with its file:line."""
     from xiot.errors import UsageError
-    from xiot.replay.model import load
 
     rt = common.runtime(ctx)
     bad = 0
     for path in _files(paths):
         try:
-            scenario = load(path)
+            scenario = _load(path)
         except UsageError as exc:
             bad += 1
             rt.env.stdout.write(f"{exc.message}\n")
@@ -213,4 +226,57 @@ def schema(ctx: typer.Context) -> None:
 
     rt = common.runtime(ctx)
     rt.env.stdout.write(to_json(make(), indent=2) + "\n")
+    rt.env.stdout.flush()
+
+
+@app.command("import", epilog="""\b
+Examples:
+  xiot replay import suite/*.scs -d scenarios/     one .yaml per script, beside each other
+  xiot replay import presence.scs                  the YAML on stdout
+
+Characters become actors with their 'jid' (and resource, connect_host, connect_port);
+passwords are not written: the YAML takes the password from the current profile's source
+(scansion's test servers accept any).  ${Name's full JID} becomes ${name.full_jid},
+{scansion:any} {any}, {scansion:capture:X} {capture:X}; scansion:strict is kept.
+'xiot replay run' also runs .scs files directly, with their own passwords.""")
+def import_(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(..., metavar="FILE.scs...", help="Scansion scripts."),
+    directory: Path | None = typer.Option(None, "-d", "--directory", metavar="DIR",
+                                          show_default=False,
+                                          help="Write NAME.yaml files into DIR instead of "
+                                               "printing them."),
+) -> None:
+    """Convert scansion scripts (.scs) to replay YAML."""
+    from xiot.replay.scansion import load_scs, to_yaml
+
+    rt = common.runtime(ctx)
+    converted = [(path, to_yaml(load_scs(path))) for path in _files(paths)]
+    for path, text in converted:
+        if directory is None:
+            rt.env.stdout.write(("---\n" if len(converted) > 1 else "") + text)
+            continue
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / (path.stem + ".yaml")
+        target.write_text(text, encoding="utf-8")
+        common.say(ctx, f"{path} -> {target}")
+    rt.env.stdout.flush()
+
+
+@app.command("export", epilog="""\b
+Examples:
+  xiot replay export scenarios/ping.yaml > ping.scs
+
+Steps scansion cannot express (wait, set, ${run.id}, requires, timeouts, strict:, an
+expect-none filter) are refused with their file:line.  Actors without a 'jid' get a comment
+where scansion wants one; passwords are written as the placeholder 'password'.""")
+def export(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., metavar="FILE.yaml", help="A replay scenario."),
+) -> None:
+    """Convert a replay scenario to a scansion script (.scs) on stdout."""
+    from xiot.replay.scansion import to_scs
+
+    rt = common.runtime(ctx)
+    rt.env.stdout.write(to_scs(_load(path)))
     rt.env.stdout.flush()

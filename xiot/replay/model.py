@@ -26,7 +26,7 @@ __all__ = ["ACTOR_FIELDS", "STEP_KINDS", "Actor", "Scenario", "ScenarioError", "
 STEP_KINDS = ("connect", "send", "expect", "expect-none", "disconnect", "wait", "set")
 #: What an actor may say about its account (never a password: credentials come from profiles
 #: or the lab).
-ACTOR_FIELDS = ("profile", "lab", "account", "resource")
+ACTOR_FIELDS = ("profile", "lab", "account", "jid", "resource", "host", "port")
 #: A token unique to one run of a scenario, for node, room and item names that must not
 #: collide with parallel or earlier runs.
 RUN_ID = "run.id"
@@ -74,7 +74,13 @@ class Actor:
     profile: str | None = None
     lab: str | None = None
     account: str | None = None
+    jid: str | None = None
     resource: str | None = None
+    #: Where to connect (scansion's connect_host/connect_port); None: the profile's or DNS.
+    host: str | None = None
+    port: int | None = None
+    #: Only from an imported scansion script (its throw-away test accounts); never in YAML.
+    password: str | None = field(default=None, repr=False, compare=False)
 
     def where(self) -> str:
         return f"{self.file}:{self.line}"
@@ -267,8 +273,13 @@ class _Reader:
                     raise self.fail(fk, f"actor {name}: unknown field '{key}' (known: "
                                         f"{', '.join(ACTOR_FIELDS)})")
                 fields[key] = self.text(fv, f"actor {name}: {key}")
-            if "profile" in fields and "account" in fields:
-                raise self.fail(knode, f"actor {name}: give 'profile' or 'account', not both")
+            if "port" in fields:
+                if not fields["port"].isdigit() or not 0 < int(fields["port"]) < 65536:
+                    raise self.fail(spec["port"][1], f"actor {name}: port must be 1-65535")
+                fields["port"] = int(fields["port"])
+            if sum(1 for k in ("profile", "account", "jid") if k in fields) > 1:
+                raise self.fail(knode, f"actor {name}: give one of 'profile', 'account' or "
+                                       "'jid'")
             found.append(Actor(name, self.file, knode.start_mark.line + 1, **fields))
         if not found:
             raise self.fail(node, "a scenario needs at least one actor")
@@ -320,7 +331,7 @@ class _Reader:
             try:
                 stanzas = parse_stanzas(xml)
             except XmlError as exc:
-                raise ScenarioError(_xml_problem(self.file, xml_line, kind, exc)) from None
+                raise ScenarioError(_xml_problem(self.file, xml_line, kind, exc, xml)) from None
             if not stanzas and kind != "expect-none":
                 raise self.fail(xnode, f"{kind}: no stanza in 'xml'")
             extra.update(xml=xml, xml_line=xml_line)
@@ -342,7 +353,7 @@ class _Reader:
         return Step(kind, actor=actor, **extra, **common)
 
 
-def _xml_problem(file: str, xml_line: int, kind: str, exc: XmlError) -> str:
+def _xml_problem(file: str, xml_line: int, kind: str, exc: XmlError, xml: str = "") -> str:
     """The parser's position turned into the file's line (the wrapper and the indentation
     of a block literal make its column meaningless, so only the line is kept)."""
     text = str(exc)
@@ -350,6 +361,8 @@ def _xml_problem(file: str, xml_line: int, kind: str, exc: XmlError) -> str:
     if not found:
         return f"{file}:{xml_line}: {kind}: {text}"
     line = xml_line + int(found.group(2)) - 1
+    if xml:  # an element left open is reported where the block ends, not past it
+        line = min(line, xml_line + max(len(xml.rstrip("\n").splitlines()), 1) - 1)
     return f"{file}:{line}: {kind}: XML not well-formed ({found.group(1)})"
 
 

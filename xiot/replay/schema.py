@@ -42,9 +42,13 @@ def schema() -> dict[str, Any]:
     assert [next(iter(s["properties"])) for s in steps] == list(STEP_KINDS)
     actor = {
         "type": ["object", "null"],
-        "properties": {name: {"type": "string"} for name in ACTOR_FIELDS},
+        "properties": {name: ({"type": "integer", "minimum": 1, "maximum": 65535}
+                              if name == "port" else {"type": "string"})
+                       for name in ACTOR_FIELDS},
         "additionalProperties": False,
-        "not": {"required": ["profile", "account"]},
+        "not": {"anyOf": [{"required": ["profile", "account"]},
+                          {"required": ["profile", "jid"]},
+                          {"required": ["account", "jid"]}]},
     }
     properties: dict[str, Any] = {
         "name": {"type": "string"},
