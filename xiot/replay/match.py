@@ -25,6 +25,7 @@ A failed match is explained (the first difference, with its path) and candidates
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -70,7 +71,14 @@ def substitute(text: str, variables: Mapping[str, str]) -> str:
 
 
 def expected_stanzas(text: str, variables: Mapping[str, str]) -> list[ET.Element]:
-    return parse_stanzas(substitute(text, variables))
+    """The expected stanzas of a block after substitution (parsed once per distinct text;
+    matching only reads the trees, so they are shared)."""
+    return list(_parsed(substitute(text, variables)))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> tuple[ET.Element, ...]:
+    return tuple(parse_stanzas(text))
 
 
 # ------------------------------------------------------------------------------ matching

@@ -15,6 +15,7 @@ nothing above the XMPP layer.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import time
 from collections import deque
@@ -113,7 +114,8 @@ class Inbox:
 
         self.session = session
         self.items: deque[ET.Element] = deque()
-        self.arrived = asyncio.Event()
+        #: Resolved by the next stanza (or the end of the stream) while a step waits.
+        self._waiter: asyncio.Future[None] | None = None
         #: While set, iq results and errors are dropped (the runner's own disco queries).
         self.muted = False
         session.client.register_handler(Callback("xiot-replay-inbox", _Stanzas(None),
@@ -124,24 +126,34 @@ class Inbox:
         if self.muted and xml.tag == _STANZAS[2] and xml.get("type") in ("result", "error"):
             return
         self.items.append(xml)
-        self.arrived.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def connection_lost(self, error: Exception) -> None:
-        self.arrived.set()
+        self._wake()
 
     async def next(self, deadline: float) -> ET.Element | None:
-        """The oldest unread stanza, waiting until ``deadline`` (loop time); None after it."""
+        """The oldest unread stanza, waiting until ``deadline`` (loop time); None after it.
+
+        One future and one timer per wait, not a task: an expect step's cost is mostly this
+        wait, and the runner is held to a bare client's speed.
+        """
         loop = asyncio.get_running_loop()
         while not self.items:
             self.session.check_alive()
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
-            self.arrived.clear()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(remaining, self._wake)
             try:
-                await self.session.guard(asyncio.wait_for(self.arrived.wait(), remaining))
-            except TimeoutError:
-                return None
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
         return self.items.popleft()
 
 
@@ -327,7 +339,7 @@ class _Run:
         session = self._session(step)
         text = match.substitute(step.xml or "", self.variables)
         try:
-            parse_stanzas(text)
+            _well_formed(text)
         except XmlError as exc:
             raise _StepError(f"after substitution: {exc}") from None
         session.check_alive()
@@ -395,6 +407,12 @@ def _mismatch(index: int, step: Step, started: float, pending: list[ET.Element],
                     f"{'s' if len(seen) != 1 else ''} arrived); closest differs at {reason}",
                     diff=match.diff(expected, closest),
                     skipped=tuple(match.render(s) for s in seen if s is not closest))
+
+
+@functools.lru_cache(maxsize=256)
+def _well_formed(text: str) -> None:
+    """Check a stanza block once per distinct text (a scenario repeats its stanzas)."""
+    parse_stanzas(text)
 
 
 def _outcome(index: int, step: Step, status: str, elapsed_ms: float, message: str = "",
