@@ -154,3 +154,15 @@ def test_schema_is_json_and_names_every_step():
     kinds = [next(iter(s["properties"])) for s in data["properties"]["steps"]["items"]["oneOf"]]
     assert kinds == list(STEP_KINDS)
     assert data["required"] == ["name", "actors", "steps"]
+
+
+def test_actor_by_jid_with_host_and_port():
+    text = GOOD.replace("{account: dev0031}", "{jid: bob@example.test, host: 127.0.0.1, "
+                                              "port: 5222}")
+    bob = load_text(text, "s.yaml").actor("bob")
+    assert (bob.jid, bob.host, bob.port, bob.password) == ("bob@example.test", "127.0.0.1",
+                                                           5222, None)
+    assert error_of(text.replace("port: 5222", "port: 99999")).startswith(
+        "s.yaml:6: actor bob: port must be 1-65535")
+    assert error_of(text.replace("{jid:", "{account: x, jid:")).startswith(
+        "s.yaml:6: actor bob: give one of 'profile', 'account' or 'jid'")

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from xiot.replay.runner import Account
 
 app = common.typer_app(
-    help="Replay scripted XMPP exchanges as tests (scenarios in YAML).",
+    help="Replay scripted XMPP exchanges as tests (YAML scenarios or scansion .scs).",
     no_args_is_help=True,
     epilog="""\b
 Examples:
@@ -22,6 +22,8 @@ Examples:
   xiot replay run scenarios/ --jobs 4 --junit replay.xml
   xiot replay lint scenarios/*.yaml               check files without connecting
   xiot replay schema > replay.schema.json         for editors
+
+  xiot replay import suite/*.scs -d scenarios/    scansion scripts to YAML
 
 A scenario names its actors (a profile, or an 'account' of a lab) and its steps: connect,
 send, expect, expect-none, disconnect, wait, set.  Passwords never appear in scenarios.""",
@@ -111,7 +113,10 @@ Examples:
 Actors with 'account: NAME' log in as that account of a lab (--lab, the scenario's 'lab:',
 or the current profile's name); 'profile: NAME' uses a profile; an actor with neither uses
 the current profile.  On a failure the step, its file:line, the expected stanza against the
-closest one received (a unified diff) and what else arrived are shown.
+closest one received (a unified diff) and what else arrived are shown.  Scansion
+scripts (.scs) run as they are, with the passwords they declare.
+
+\b
 Exit status: 0 all passed or skipped, 1 a scenario failed, 2 an invalid scenario.""",
 )
 def run(
