@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("xiot.commands.config", "Show resolved settings and the configured profiles."),
     "presence": ("xiot.commands.presence", "Fleet presence: settled snapshot, live watch, set."),
     "provision": ("xiot.commands.provision", "Create accounts and rosters from CSV/NDJSON."),
+    "replay": ("xiot.commands.replay", "Replay scripted XMPP exchanges as tests (YAML)."),
 }
 
 EPILOG = """\b
