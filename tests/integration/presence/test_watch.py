@@ -70,14 +70,17 @@ def restart_lab():
     manager.down(RESTART_LAB)
 
 
-def _kill_and_restart(lab: manager.Lab, outage: float) -> None:
-    """kill -9 the lab's Prosody, wait, and start it again: a crashed lab comes back as it
-    was (same directory, ports, CA and accounts)."""
+def _kill(lab: manager.Lab) -> None:
+    """kill -9 the lab's Prosody and wait until it is gone."""
     os.kill(lab.pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while lab.running() and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(outage)
+
+
+def _restart(lab: manager.Lab) -> None:
+    """Start the killed lab again: a crashed lab comes back as it was (same directory,
+    ports, CA and accounts)."""
     restarted, started = manager.up(name=lab.name, devices=lab.devices)
     assert started and restarted.ports == lab.ports
     assert port_open(lab.host, lab.ports["c2s"])
@@ -94,9 +97,13 @@ def test_watch_survives_a_server_restart_and_reports_what_changed(restart_lab):
         assert sum(r["state"] == "available" for r in initial(watch.records).values()) == 10
         # during the outage two devices are switched off for good
         gone = [devices.fleet.by_jid(f"{u}@xiot.test") for u in ("dev0009", "dev0010")]
-        _kill_and_restart(lab, outage=0.5)
+        _kill(lab)
+        # while the server is down (their streams are dead already), so that the watch can
+        # only learn of it after it has reconnected: a change made while it was away
         for device in gone:
             devices.call(lambda d=device: asyncio.ensure_future(d.stop()))
+        time.sleep(0.5)
+        _restart(lab)
         watch.wait_for(lambda rs: any(r["event"] == "resynced" for r in rs), timeout=60,
                        what="a re-sync after the restart")
 
