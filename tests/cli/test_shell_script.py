@@ -1,0 +1,59 @@
+"""``xiot shell -c`` and ``xiot shell < script``: many commands, one login, first failure."""
+
+from __future__ import annotations
+
+import json
+
+from tests.helpers import xiot
+
+
+def test_commands_run_in_order_on_one_connection(fleet, lab_env):
+    result = xiot("shell", "-c", "ping -o ndjson; readout dev0001@xiot.test -o ndjson",
+                  env=lab_env)
+    assert result.code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows[0]["status"] == "ok" and "rtt_ms" in rows[0]
+    assert {r["jid"] for r in rows[1:]} == {"dev0001@xiot.test/sim"}
+
+
+def test_a_script_on_stdin_with_comments_and_the_use_context(fleet, lab_env):
+    script = ("# check one device\n"
+              "use dev0003@xiot.test\n"
+              "readout -o ndjson   # from the context\n"
+              "control set Output=true -o json\n")
+    result = xiot("shell", env=lab_env, stdin=script)
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "device: dev0003@xiot.test"
+    readings = [json.loads(line) for line in lines[1:] if line.startswith('{"jid"')]
+    assert readings and {r["jid"] for r in readings} == {"dev0003@xiot.test/sim"}
+    assert json.loads("\n".join(lines[1 + len(readings):]))["ok"] is True
+
+
+def test_the_first_failure_stops_the_script_with_its_exit_code(fleet, lab_env):
+    result = xiot("shell", "-c", "readout 'not a jid'; ping -o ndjson", env=lab_env)
+    assert result.code == 2
+    assert "malformed JID 'not a jid'" in result.stderr
+    assert result.stdout == ""  # the ping never ran
+
+    result = xiot("shell", "-c", "ping -o ndjson\nreadout dev0047@xiot.test -o ndjson\nping",
+                  env=lab_env)
+    assert result.code == 1  # dev0047 is offline: readout's own exit code
+    assert len(result.stdout.splitlines()) == 2  # one ping, one failed readout row
+
+
+def test_raw_sends_an_iq_and_shows_the_answer(lab_env, lab):
+    result = xiot("shell", "-c",
+                  "raw <iq type='get' to='xiot.test'><ping xmlns='urn:xmpp:ping'/></iq>",
+                  env=lab_env)
+    assert result.code == 0, result.stderr
+    assert "type=\"result\"" in result.stdout and "from=\"xiot.test\"" in result.stdout
+
+    result = xiot("shell", "-c", "raw <iq type='get'", env=lab_env)
+    assert result.code == 2 and "unfinished stanza" in result.stderr
+
+
+def test_help_in_a_script_shows_the_commands_own_help(lab_env, lab):
+    result = xiot("shell", "-c", "help ping", env=lab_env)
+    assert result.code == 0, result.stderr
+    assert "Usage: xiot ping" in result.stdout and "Examples:" in result.stdout

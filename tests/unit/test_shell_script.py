@@ -1,0 +1,59 @@
+"""Splitting shell input into commands, and the device context (no network)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from xiot.errors import UsageError
+from xiot.runtime import Environment
+from xiot.shell.engine import Shell
+from xiot.shell.script import commands_of, split_line
+
+
+def test_semicolons_newlines_and_comments_separate_commands():
+    script = "ping -c 2; disco  # the server\n# a whole comment line\n\nxiot readout a@b -o json\n"
+    assert list(commands_of(io.StringIO(script))) == [
+        ["ping", "-c", "2"], ["disco"], ["readout", "a@b", "-o", "json"]]
+
+
+def test_quotes_keep_semicolons_and_may_span_lines():
+    assert split_line("pubsub publish n 'a; b'") == [["pubsub", "publish", "n", "a; b"]]
+    assert list(commands_of(["control x set 'Text=one\n", "two'\n", "ping\n"])) == [
+        ["control", "x", "set", "Text=one\ntwo"], ["ping"]]
+
+
+def test_an_unclosed_quote_at_the_end_is_a_usage_error():
+    with pytest.raises(UsageError):
+        list(commands_of(["ping 'oops\n"]))
+
+
+def test_raw_takes_the_rest_of_the_line_unquoted_and_waits_for_a_whole_stanza():
+    assert split_line("raw <iq type='get' to='x'><ping xmlns='urn:xmpp:ping'/></iq>") == [
+        ["raw", "<iq type='get' to='x'><ping xmlns='urn:xmpp:ping'/></iq>"]]
+    assert split_line("raw --timeout 2 <presence/>") == [["raw", "--timeout", "2", "<presence/>"]]
+    assert list(commands_of(["raw <message to='a@b'>\n", "<body>hi</body></message>\n",
+                             "ping\n"])) == [
+        ["raw", "<message to='a@b'>\n<body>hi</body></message>"], ["ping"]]
+
+
+def _shell() -> Shell:
+    env = Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO(),
+                      stdout_isatty=False, stderr_isatty=False, stdin_isatty=False)
+    return Shell(None, env)  # type: ignore[arg-type]
+
+
+def test_use_supplies_the_device_only_where_none_is_given():
+    shell = _shell()
+    assert shell.with_context(["readout"]) == ["readout"]
+    shell.device = "dev1@x.org"
+    assert shell.with_context(["readout", "--fields", "T"]) == [
+        "readout", "dev1@x.org", "--fields", "T"]
+    assert shell.with_context(["readout", "dev2@x.org"]) == ["readout", "dev2@x.org"]
+    assert shell.with_context(["readout", "-f", "list.txt"]) == ["readout", "-f", "list.txt"]
+    assert shell.with_context(["control", "set", "A=1"]) == ["control", "dev1@x.org", "set",
+                                                            "A=1"]
+    assert shell.with_context(["control", "dev2@x.org", "form"]) == [
+        "control", "dev2@x.org", "form"]
+    assert shell.with_context(["ping"]) == ["ping"]
