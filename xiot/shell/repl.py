@@ -52,7 +52,8 @@ async def _main(settings: Settings, rt: Runtime) -> int:
                           stderr_isatty=rt.env.stderr_isatty, stdin_isatty=True,
                           no_color=rt.no_color, width=rt.env.width)
         shell = Shell(settings, env, announce=True)
-        shell.on_open.append(lambda session: _print_presence_changes(session, env))
+        shell.on_open.append(lambda session: _background(
+            _print_presence_changes(session, env, settings.timeout)))
         await shell.open()
         env.say(f"connected as {shell.session.client.boundjid if shell.session else '?'}; "
                 "'help' lists commands, Tab completes, Ctrl-D leaves")
@@ -115,6 +116,16 @@ async def _interruptible(shell: Shell, words: list[str]) -> int:
         loop.remove_signal_handler(signal.SIGINT)
 
 
+_TASKS: set[asyncio.Task[Any]] = set()
+
+
+def _background(coroutine: Any) -> None:
+    """Run ``coroutine`` beside the prompt, keeping a reference until it ends."""
+    task = asyncio.ensure_future(coroutine)
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+
+
 def prompt_text(shell: Shell) -> str:
     return f"xiot {shell.device}> " if shell.device else "xiot> "
 
@@ -147,8 +158,13 @@ def presence_counts(session: Session) -> tuple[int | None, int | None]:
     return online, len(contacts) - online
 
 
-def _print_presence_changes(session: Session, env: Environment) -> None:
-    """Contacts coming and going, one line each, above the prompt."""
+async def _print_presence_changes(session: Session, env: Environment, timeout: float) -> None:
+    """Contacts coming and going, one line each, above the prompt.
+
+    Only once the view has settled: the answers to our initial presence are the state we
+    start from (the toolbar counts them), not changes worth a line each."""
+    import time
+
     from xiot.presence.tracker import PresenceTracker
 
     def show(change: Any) -> None:
@@ -157,7 +173,10 @@ def _print_presence_changes(session: Session, env: Environment) -> None:
         env.stdout.write(f"* {change.jid} is {change.state} (was {change.previous})\n")
         env.stdout.flush()
 
-    session.state(PresenceTracker).listen(show)
+    tracker = session.state(PresenceTracker)
+    await tracker.wait_settled(time.monotonic() + timeout, quiet=1.0)
+    if session.lost is None:
+        tracker.listen(show)
 
 
 async def _keep_connected(shell: Shell, poll: float = 0.5) -> None:
