@@ -57,3 +57,32 @@ def test_help_in_a_script_shows_the_commands_own_help(lab_env, lab):
     result = xiot("shell", "-c", "help ping", env=lab_env)
     assert result.code == 0, result.stderr
     assert "Usage: xiot ping" in result.stdout and "Examples:" in result.stdout
+
+
+def test_ctrl_c_stops_a_script_with_130(fleet, lab_env):
+    import signal
+    import subprocess
+    import time
+
+    from tests.helpers import xiot_command
+
+    proc = subprocess.Popen([xiot_command(), "shell", "-c", "ping -c 100 -i 0.5 -o ndjson; ping"],
+                            env=lab_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the first reply: the script is running
+        assert '"status":"ok"' in first
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+
+
+def test_the_shell_is_not_nested(lab_env, lab):
+    result = xiot("shell", "-c", "shell", env=lab_env)
+    assert result.code == 2 and "already in the shell" in result.stderr

@@ -57,3 +57,15 @@ def test_use_supplies_the_device_only_where_none_is_given():
     assert shell.with_context(["control", "dev2@x.org", "form"]) == [
         "control", "dev2@x.org", "form"]
     assert shell.with_context(["ping"]) == ["ping"]
+
+
+def test_raw_accepts_only_well_formed_stanzas_and_puts_them_in_jabber_client():
+    from xiot.shell.raw import parse_stanza
+
+    element = parse_stanza("<iq type='get' to='x'><ping xmlns='urn:xmpp:ping'/></iq>")
+    assert element.tag == "{jabber:client}iq"
+    assert element[0].tag == "{urn:xmpp:ping}ping"
+    for bad in ("<iq", "<stream:features/>", "<foo/>",
+                "<!DOCTYPE x [<!ENTITY a 'b'>]><message>&a;</message>"):
+        with pytest.raises(UsageError):
+            parse_stanza(bad)

@@ -141,6 +141,8 @@ class Shell:
         try:
             if words[0] in BUILTINS:
                 return await self._builtin(words[0], words[1:])
+            if words[0] == "shell":
+                raise UsageError("already in the shell", "Type the commands themselves")
             if not self.connected:
                 self.env.say("connection lost; reconnecting")
                 await self.reopen()
