@@ -86,3 +86,26 @@ def test_ctrl_c_stops_a_script_with_130(fleet, lab_env):
 def test_the_shell_is_not_nested(lab_env, lab):
     result = xiot("shell", "-c", "shell", env=lab_env)
     assert result.code == 2 and "already in the shell" in result.stderr
+
+
+def test_use_a_service_and_cd_a_node_supply_them_to_pubsub_commands(lab_env, lab, tmp_path):
+    import uuid
+
+    node = f"shell-ctx-{uuid.uuid4().hex[:6]}"
+    payload = tmp_path / "reading.xml"
+    payload.write_text('<t xmlns="urn:example:t">21.5</t>')
+    script = ("use pubsub.xiot.test\n"
+              f"pubsub create {node} -o ndjson\n"
+              f"cd {node}\n"
+              f"pubsub publish {payload} --id first -o ndjson   # node and service: context\n"
+              "pubsub items -o ndjson\n"
+              "pubsub delete -o ndjson\n")
+    result = xiot("shell", env=lab_env, stdin=script)
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "device: (none)  service: pubsub.xiot.test  node: (none)"
+    assert f"device: (none)  service: pubsub.xiot.test  node: {node}" in lines
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert all(r.get("service") in (None, "pubsub.xiot.test") for r in records)
+    assert any(r.get("id") == "first" and r.get("node") == node for r in records)
+    assert records[-1]["action"] == "deleted" and records[-1]["node"] == node

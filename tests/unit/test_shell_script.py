@@ -69,3 +69,21 @@ def test_raw_accepts_only_well_formed_stanzas_and_puts_them_in_jabber_client():
                 "<!DOCTYPE x [<!ENTITY a 'b'>]><message>&a;</message>"):
         with pytest.raises(UsageError):
             parse_stanza(bad)
+
+
+def test_service_and_node_context_for_pubsub_commands():
+    shell = _shell()
+    shell.service, shell.node = "pubsub.x.org", "sensors"
+    assert shell.with_context(["pubsub", "items"]) == [
+        "pubsub", "items", "--service", "pubsub.x.org", "sensors"]
+    assert shell.with_context(["pubsub", "items", "other"]) == [
+        "pubsub", "items", "--service", "pubsub.x.org", "other"]
+    assert shell.with_context(["pubsub", "publish", "r.xml"]) == [
+        "pubsub", "publish", "--service", "pubsub.x.org", "sensors", "r.xml"]
+    assert shell.with_context(["pubsub", "list"]) == [
+        "pubsub", "list", "--service", "pubsub.x.org"]
+    assert shell.with_context(["pubsub", "items", "--pep"]) == [
+        "pubsub", "items", "sensors", "--pep"]
+    assert shell.with_context(["pubsub", "config", "get", "-o", "json"]) == [
+        "pubsub", "config", "get", "--service", "pubsub.x.org", "sensors", "-o", "json"]
+    assert shell.context_text() == "pubsub.x.org:sensors"

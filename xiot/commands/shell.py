@@ -22,8 +22,10 @@ The shell logs in once and runs each command as 'xiot COMMAND' would, on that co
 same options, output and error messages.  Commands are separated by newlines or ';'.  A
 script (-c, or stdin that is not a terminal) stops at the first command that fails and
 exits with its exit code.
-Shell commands: help [COMMAND], use [JID|-] (the default device of readout and control),
-raw [--timeout S] XML (send a stanza, show the answer to an iq), exit.
+Shell commands: help [COMMAND]; use [JID|-] (the default device of readout and control);
+use SERVICE (a JID without '@': the service of pubsub commands); cd [NODE|/] (the default
+node of pubsub commands); raw [--timeout S] XML (send a stanza, show the answer to an iq);
+exit.
 History is kept in $XDG_STATE_HOME/xiot/history.""",
 )
 def shell(

@@ -15,42 +15,13 @@ from typing import TYPE_CHECKING, Any
 from prompt_toolkit.completion import Completer, Completion
 
 from xiot.shell.engine import BUILTINS
+from xiot.shell.tree import CommandTree
 
 if TYPE_CHECKING:
     from xiot.shell.engine import Shell
 
 #: Options whose value is a JID (besides arguments named like ``jid``).
 JID_OPTIONS = {"--jid", "--to", "--from-jid", "--service", "--device"}
-
-
-class CommandTree:
-    """The xiot click commands, resolved lazily and cached by path."""
-
-    def __init__(self) -> None:
-        import typer
-
-        from xiot import cli
-
-        self.click = cli.click
-        self.root = typer.main.get_command(cli.app)
-        cli.readable_metavars(self.root)
-        self._cache: dict[tuple[str, ...], Any] = {(): self.root}
-
-    def command(self, path: tuple[str, ...]) -> Any:
-        """The command at ``path`` (names of groups and subcommands), or None."""
-        if path in self._cache:
-            return self._cache[path]
-        parent = self.command(path[:-1])
-        found = None
-        if parent is not None and hasattr(parent, "get_command"):
-            found = parent.get_command(self.click.Context(parent), path[-1])
-        self._cache[path] = found
-        return found
-
-    def subcommands(self, command: Any) -> list[str]:
-        if not hasattr(command, "list_commands"):
-            return []
-        return list(command.list_commands(self.click.Context(command)))
 
 
 class JidCache:
@@ -110,25 +81,8 @@ class ShellCompleter(Completer):
         return self._in_command(words, incomplete)
 
     def _in_command(self, words: list[str], incomplete: str) -> Iterable[tuple[str, str]]:
-        path: tuple[str, ...] = ()
-        positionals = 0
-        value_of: Any = None
-        command = self.tree.root
-        for word in words:
-            if value_of is not None:
-                value_of = None
-                continue
-            if word.startswith("-"):
-                value_of = _option(command, word) or _option(self.tree.root, word)
-                if value_of is not None and (value_of.is_flag or value_of.count or "=" in word):
-                    value_of = None
-                continue
-            sub = self.tree.command((*path, word)) if word in self.tree.subcommands(command) \
-                else None
-            if sub is not None:
-                path, command, positionals = (*path, word), sub, 0
-            else:
-                positionals += 1
+        _, command, given, value_of = self.tree.walk(words)
+        positionals = len(given)
         if value_of is not None:
             return self._values(value_of, incomplete)
         if incomplete.startswith("-"):
@@ -162,14 +116,6 @@ def _words(text: str) -> list[str]:
 
 def _matching(pairs: Iterable[tuple[str, str]], incomplete: str) -> list[tuple[str, str]]:
     return [(text, meta) for text, meta in pairs if text.startswith(incomplete)]
-
-
-def _option(command: Any, word: str) -> Any:
-    name = word.split("=", 1)[0]
-    for param in getattr(command, "params", ()):
-        if param.param_type_name == "option" and name in (*param.opts, *param.secondary_opts):
-            return param
-    return None
 
 
 def _options(command: Any) -> list[tuple[str, str]]:

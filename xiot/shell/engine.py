@@ -27,12 +27,16 @@ T = TypeVar("T")
 #: Commands whose first argument is a device JID, which ``use JID`` can supply.
 DEVICE_COMMANDS = ("readout", "control")
 #: Words the shell itself understands; everything else is an xiot command.
-BUILTINS = ("help", "use", "raw", "exit", "quit")
+BUILTINS = ("help", "use", "cd", "raw", "exit", "quit")
+#: pubsub subcommands that ``cd NODE`` does not supply a node to (it would create or list).
+NO_NODE_CONTEXT = ("create", "list")
 
 SHELL_HELP = """\
 Shell commands (besides every xiot command, typed without 'xiot'):
   help [COMMAND...]      this text, or the --help of an xiot command
   use [JID|-]            show, set or clear the default device of readout and control
+  use SERVICE            a JID without '@' (pubsub.example.org): the service of pubsub
+  cd [NODE|/]            the default node of pubsub commands; 'cd /' clears it
   raw [--timeout S] XML  send a stanza; an iq get/set shows its answer
   exit, quit, Ctrl-D     leave the shell (Ctrl-C cancels the running command)"""
 
@@ -82,6 +86,9 @@ class Shell:
         self.session: Session | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.device: str | None = None
+        self.service: str | None = None
+        self.node: str | None = None
+        self._tree: Any = None
         self.running = _Running()
         #: Called with the new Session each time one is opened (the REPL re-attaches).
         self.on_open: list[Callable[[Session], None]] = []
@@ -157,7 +164,10 @@ class Shell:
         return await asyncio.to_thread(cli.run, argv, self.runtime())
 
     def with_context(self, words: list[str]) -> list[str]:
-        """``readout`` / ``control set ...`` get the ``use``d device when they name none."""
+        """``readout`` / ``control set ...`` get the ``use``d device when they name none;
+        ``pubsub`` commands the service and the node (``cd``) when they name none."""
+        if words[0] == "pubsub":
+            return self._pubsub_context(words)
         if self.device is None or words[0] not in DEVICE_COMMANDS:
             return words
         rest = words[1:]
@@ -167,6 +177,27 @@ class Shell:
         if not rest or rest[0] in ("set", "form") or rest[0].startswith("-"):
             return [words[0], self.device, *rest]
         return words
+
+    def _pubsub_context(self, words: list[str]) -> list[str]:
+        if self.service is None and self.node is None:
+            return words
+        if self._tree is None:
+            from xiot.shell.tree import CommandTree
+
+            self._tree = CommandTree()
+        path, command, given, _ = self._tree.walk(words)
+        if any(w in ("-h", "--help") for w in words):
+            return words
+        at = words.index(path[-1]) + 1 if path else 1
+        added: list[str] = []
+        fixed = [a for a in _arguments(command) if a.nargs == 1]
+        if (self.node is not None and fixed and fixed[0].name == "node"
+                and path[-1] not in NO_NODE_CONTEXT and len(given) < len(fixed)):
+            added.append(self.node)
+        if self.service is not None and not {"--service", "--pep"} & {
+                w.split("=", 1)[0] for w in words} and _has_option(command, "--service"):
+            added = ["--service", self.service, *added]
+        return [*words[:at], *added, *words[at:]]
 
     async def _builtin(self, name: str, args: list[str]) -> int:
         if name in ("exit", "quit"):
@@ -178,6 +209,8 @@ class Shell:
             return await self._xiot([*args, "--help"])
         if name == "use":
             return self._use(args)
+        if name == "cd":
+            return self._cd(args)
         return await self._raw(args)
 
     def _use(self, args: list[str]) -> int:
@@ -186,12 +219,35 @@ class Shell:
         if len(args) > 1:
             raise UsageError("use takes one JID", "use dev1@example.org, or 'use -' to clear")
         if args and args[0] == "-":
-            self.device = None
+            self.device = self.service = None
+        elif args and "@" not in args[0]:
+            self.service = str(parse_jid(args[0]))
         elif args:
             self.device = str(parse_jid(args[0]))
-        self.env.stdout.write(f"device: {self.device or '(none)'}\n")
-        self.env.stdout.flush()
+        self._show_context()
         return 0
+
+    def _cd(self, args: list[str]) -> int:
+        if len(args) > 1:
+            raise UsageError("cd takes one node name", "cd sensors, or 'cd /' to clear")
+        self.node = None if not args or args[0] == "/" else args[0]
+        self._show_context()
+        return 0
+
+    def _show_context(self) -> None:
+        shown = f"device: {self.device or '(none)'}"
+        if self.service or self.node:
+            shown += f"  service: {self.service or '(found on the server)'}"
+            shown += f"  node: {self.node or '(none)'}"
+        self.env.stdout.write(shown + "\n")
+        self.env.stdout.flush()
+
+    def context_text(self) -> str:
+        """What the prompt shows: the device, and the pubsub service and node."""
+        parts = [self.device] if self.device else []
+        if self.service or self.node:
+            parts.append(f"{self.service or ''}:{self.node or '/'}")
+        return " ".join(parts)
 
     async def _raw(self, args: list[str]) -> int:
         from xiot.shell.raw import parse_stanza, send_raw
@@ -225,3 +281,12 @@ class Shell:
             if code != 0:
                 return code
         return 0
+
+
+def _arguments(command: Any) -> list[Any]:
+    return [p for p in getattr(command, "params", ()) if p.param_type_name == "argument"]
+
+
+def _has_option(command: Any, name: str) -> bool:
+    return any(p.param_type_name == "option" and name in p.opts
+               for p in getattr(command, "params", ()))

@@ -127,7 +127,8 @@ def _background(coroutine: Any) -> None:
 
 
 def prompt_text(shell: Shell) -> str:
-    return f"xiot {shell.device}> " if shell.device else "xiot> "
+    context = shell.context_text()
+    return f"xiot {context}> " if context else "xiot> "
 
 
 def toolbar(shell: Shell) -> str:
