@@ -1,21 +1,25 @@
-"""Tab completion in the shell: the click command tree, and JIDs from the live session.
+"""Tab completion in the shell: the click command tree, JIDs and PubSub node names.
 
 Everything offered is read from memory: the command tree (lazy groups are imported once, on
 first use, and kept), and the roster and presence the Session's tracker already holds, which
 the server pushes to us.  So a Tab never waits on the network.  The JID list is rebuilt only
-when the tracker has seen new presence or a new roster since the last Tab.
+when the tracker has seen new presence or a new roster since the last Tab.  Node names come
+from the service's disco#items, fetched in the background on the shell's loop when a Tab
+first asks (or the list is a minute old); that Tab offers what is known, the next one more.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shlex
+import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit.completion import Completer, Completion
 
 from xiot.shell.engine import BUILTINS
-from xiot.shell.tree import CommandTree
+from xiot.shell.tree import CommandTree, arguments
 
 if TYPE_CHECKING:
     from xiot.shell.engine import Shell
@@ -48,6 +52,44 @@ class JidCache:
         return self._jids
 
 
+class NodeCache:
+    """Node names per (connection, service), refreshed in the background."""
+
+    TTL = 60.0
+
+    def __init__(self) -> None:
+        self._names: dict[tuple[int, str | None], tuple[float, list[str]]] = {}
+        self._pending: set[tuple[int, str | None]] = set()
+
+    def nodes(self, shell: Any) -> list[str]:
+        session = getattr(shell, "session", None)
+        if session is None or getattr(shell, "loop", None) is None:
+            return []
+        key = (id(session), shell.service)
+        entry = self._names.get(key)
+        stale = entry is None or time.monotonic() - entry[0] > self.TTL
+        if stale and key not in self._pending and session.lost is None:
+            self._pending.add(key)
+            asyncio.run_coroutine_threadsafe(self._fetch(session, shell.service, key),
+                                             shell.loop)
+        return entry[1] if entry else []
+
+    async def _fetch(self, session: Any, service: str | None, key: Any) -> None:
+        from xiot.errors import XiotError
+        from xiot.pubsub.core import target
+        from xiot.pubsub.nodes import list_nodes
+
+        names: list[str] = []
+        try:
+            where = await target(session, service, False)
+            names = sorted(entry.node for entry in await list_nodes(session, where))
+        except (XiotError, OSError):
+            pass  # no service, or it refused: complete no nodes rather than fail a Tab
+        finally:
+            self._pending.discard(key)
+        self._names[key] = (time.monotonic(), names)
+
+
 class ShellCompleter(Completer):
     """Commands, subcommands, options, choices and JIDs for the word under the cursor."""
 
@@ -55,6 +97,7 @@ class ShellCompleter(Completer):
         self.shell = shell
         self.tree = tree or CommandTree()
         self.jid_cache = JidCache()
+        self.node_cache = NodeCache()
 
     def get_completions(self, document: Any, complete_event: Any) -> Iterator[Completion]:
         before = document.text_before_cursor
@@ -78,13 +121,18 @@ class ShellCompleter(Completer):
             return self.candidates(words[1:], incomplete)
         if words[0] == "raw":
             return []
+        if words[0] == "cd":
+            return self._nodes(incomplete) if len(words) == 1 else []
         return self._in_command(words, incomplete)
 
     def _in_command(self, words: list[str], incomplete: str) -> Iterable[tuple[str, str]]:
-        _, command, given, value_of = self.tree.walk(words)
+        path, command, given, value_of = self.tree.walk(words)
         positionals = len(given)
         if value_of is not None:
             return self._values(value_of, incomplete)
+        if path[:1] == ("pubsub",) and positionals == 0 and not incomplete.startswith("-") \
+                and any(a.name == "node" for a in arguments(command)[:1]):
+            return self._nodes(incomplete)
         if incomplete.startswith("-"):
             return _matching(_options(command) + _options(self.tree.root), incomplete)
         offered: list[tuple[str, str]] = []
@@ -100,7 +148,12 @@ class ShellCompleter(Completer):
             return _matching([(str(c), "") for c in choices], incomplete)
         if set(option.opts) & JID_OPTIONS:
             return self._jids(incomplete)
+        if option.metavar in ("NODE", "COLLECTION"):
+            return self._nodes(incomplete)
         return []
+
+    def _nodes(self, incomplete: str) -> list[tuple[str, str]]:
+        return [(n, "node") for n in self.node_cache.nodes(self.shell) if n.startswith(incomplete)]
 
     def _jids(self, incomplete: str) -> list[tuple[str, str]]:
         session = self.shell.session if self.shell is not None else None
