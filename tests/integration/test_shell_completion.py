@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import uuid
 
 from prompt_toolkit.document import Document
@@ -48,3 +49,38 @@ def test_tab_offers_roster_jids_and_node_names_without_waiting(lab):
     assert [j for j in jids if "/" not in j] == [f"dev{n:04d}@xiot.test" for n in range(40, 50)]
     assert node not in first  # nothing was waited for
     assert node in later and node in cd
+
+
+def test_field_and_parameter_names_are_learned_from_earlier_answers(lab, fleet):
+    from xiot.shell.learned import Learned
+
+    env = Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO(),
+                      stdout_isatty=False, stderr_isatty=False, stdin_isatty=False)
+
+    async def main() -> tuple[list[str], list[str], list[str], list[str]]:
+        shell = Shell(lab_settings(LAB_NAME), env, announce=True)
+        learned = Learned()
+        shell.on_open.append(learned.attach)
+        await shell.open()
+        try:
+            completer = ShellCompleter(shell, learned=learned)
+            before = _offered(completer, "readout dev0003@xiot.test --fields ")
+            assert await shell.execute(["readout", "dev0003@xiot.test", "-o", "ndjson"]) == 0
+            assert await shell.execute(["control", "dev0003@xiot.test", "form",
+                                        "-o", "ndjson"]) == 0
+            fields = _offered(completer, "readout dev0003@xiot.test --fields ")
+            shell.device = "dev0003@xiot.test"
+            listed = _offered(completer, f"readout --fields {fields[0]},")
+            params = _offered(completer, "control dev0003@xiot.test set ")
+            return before, fields, listed, params
+        finally:
+            await shell.close()
+
+    before, fields, listed, params = asyncio.run(main())
+    rows = [json.loads(line) for line in env.stdout.getvalue().splitlines()  # type: ignore
+            if line.startswith("{")]
+    read = {r["name"] for r in rows if "status" in r and r.get("name")}
+    assert before == [] and set(fields) == read
+    assert listed and all(item.startswith(f"{fields[0]},") for item in listed)
+    assert params and all(p.endswith("=") for p in params)
+    assert "Output=" in params

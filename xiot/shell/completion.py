@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from prompt_toolkit.completion import Completer, Completion
 
 from xiot.shell.engine import BUILTINS
+from xiot.shell.learned import Learned
 from xiot.shell.tree import CommandTree, arguments
 
 if TYPE_CHECKING:
@@ -93,8 +94,10 @@ class NodeCache:
 class ShellCompleter(Completer):
     """Commands, subcommands, options, choices and JIDs for the word under the cursor."""
 
-    def __init__(self, shell: Shell | None, tree: CommandTree | None = None) -> None:
+    def __init__(self, shell: Shell | None, tree: CommandTree | None = None,
+                 learned: Learned | None = None) -> None:
         self.shell = shell
+        self.learned = learned or Learned()
         self.tree = tree or CommandTree()
         self.jid_cache = JidCache()
         self.node_cache = NodeCache()
@@ -129,7 +132,12 @@ class ShellCompleter(Completer):
         path, command, given, value_of = self.tree.walk(words)
         positionals = len(given)
         if value_of is not None:
+            if "--fields" in value_of.opts:
+                return self._learned("fields", self._devices(path, given), incomplete, ",")
             return self._values(value_of, incomplete)
+        if path == ("control", "set") and not incomplete.startswith("-"):
+            return self._learned("parameters", self._devices(path, words[1:2]), incomplete,
+                                 suffix="=")
         if path[:1] == ("pubsub",) and positionals == 0 and not incomplete.startswith("-") \
                 and any(a.name == "node" for a in arguments(command)[:1]):
             return self._nodes(incomplete)
@@ -151,6 +159,20 @@ class ShellCompleter(Completer):
         if option.metavar in ("NODE", "COLLECTION"):
             return self._nodes(incomplete)
         return []
+
+    def _devices(self, path: tuple[str, ...], given: list[str]) -> list[str]:
+        devices = [w for w in given if "@" in w]
+        device = getattr(self.shell, "device", None)
+        return devices or ([device] if device and path[:1] in (("readout",), ("control",))
+                           else [])
+
+    def _learned(self, kind: str, devices: list[str], incomplete: str, separator: str = "",
+                 suffix: str = "") -> list[tuple[str, str]]:
+        """Names seen in earlier answers; after ``separator`` (a comma list) the last item."""
+        done, _, last = incomplete.rpartition(separator) if separator else ("", "", incomplete)
+        head = done + separator if done else ""
+        return [(head + name + suffix, kind[:-1]) for name in self.learned.names(kind, devices)
+                if name.startswith(last)]
 
     def _nodes(self, incomplete: str) -> list[tuple[str, str]]:
         return [(n, "node") for n in self.node_cache.nodes(self.shell) if n.startswith(incomplete)]

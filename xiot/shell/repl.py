@@ -45,6 +45,7 @@ async def _main(settings: Settings, rt: Runtime) -> int:
     from prompt_toolkit.patch_stdout import patch_stdout
 
     from xiot.shell.completion import ShellCompleter
+    from xiot.shell.learned import Learned
 
     with patch_stdout(raw=True):
         env = Environment(stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr,
@@ -52,13 +53,16 @@ async def _main(settings: Settings, rt: Runtime) -> int:
                           stderr_isatty=rt.env.stderr_isatty, stdin_isatty=True,
                           no_color=rt.no_color, width=rt.env.width)
         shell = Shell(settings, env, announce=True)
+        learned = Learned()
+        shell.on_open.append(learned.attach)
         shell.on_open.append(lambda session: _background(
             _print_presence_changes(session, env, settings.timeout)))
         await shell.open()
         env.say(f"connected as {shell.session.client.boundjid if shell.session else '?'}; "
                 "'help' lists commands, Tab completes, Ctrl-D leaves")
         prompt: PromptSession[str] = PromptSession(
-            history=FileHistory(str(history_path())), completer=ShellCompleter(shell),
+            history=FileHistory(str(history_path())),
+            completer=ShellCompleter(shell, learned=learned),
             complete_while_typing=False, bottom_toolbar=lambda: toolbar(shell),
             refresh_interval=0.5)
         keeper = asyncio.ensure_future(_keep_connected(shell))
