@@ -61,13 +61,18 @@ def test_a_presence_change_is_printed_above_a_half_typed_line(fleet, lab_env, la
     account = lab_accounts["dev0041"]
     done = threading.Event()
 
+    admin: list[str] = []  # the shell's full JID: messages to the bare JID skip it (priority -1)
+
     async def come_online() -> None:
         settings = lab_settings(LAB_NAME, jid=account.jid)
-        async with Session(settings, password=account.password, send_presence=True):
+        async with Session(settings, password=account.password, send_presence=True) as me:
+            await asyncio.sleep(0.5)
+            me.client.send_message(mto=admin[0], mbody="hello\u202ethere")
             await asyncio.to_thread(done.wait, 20)
 
     with Terminal([xiot_command(), "--no-color", "shell"], _env(lab_env, tmp_path)) as term:
-        term.wait_for("online,")
+        screen = term.wait_for("online,")
+        admin.append(screen.split("connected as ")[1].split(";")[0].split()[0])
         term.keys("readout dev00")
         term.wait_for("xiot> readout dev00")
         device = threading.Thread(target=asyncio.run, args=(come_online(),))
@@ -77,6 +82,11 @@ def test_a_presence_change_is_printed_above_a_half_typed_line(fleet, lab_env, la
             assert "xiot> readout dev00" in screen  # the typed line is still there, below
             assert screen.index("dev0041@xiot.test is available") < screen.index(
                 "xiot> readout dev00")
+            screen = term.wait_for("* message from dev0041@xiot.test/")
+            assert "hello\\u202ethere" in screen  # escaped, not obeyed
+            prompts = [line for line in screen.splitlines() if line.startswith("xiot>")]
+            assert prompts == ["xiot> readout dev00"]  # still one prompt, the line intact
+            assert screen.index("* message from") < screen.index("xiot> readout dev00")
         finally:
             done.set()
             device.join(30)

@@ -87,3 +87,18 @@ def test_service_and_node_context_for_pubsub_commands():
     assert shell.with_context(["pubsub", "config", "get", "-o", "json"]) == [
         "pubsub", "config", "get", "--service", "pubsub.x.org", "sensors", "-o", "json"]
     assert shell.context_text() == "pubsub.x.org:sensors"
+
+
+def test_messages_and_pubsub_notifications_become_one_safe_line_each():
+    from xiot.shell.events import event_lines
+    from xiot.xmlsafe import fromstring
+
+    message = fromstring("<message xmlns='jabber:client' from='a@b/r'>"
+                         "<body>hi\u202e\x9b\nsecond</body></message>")
+    assert event_lines(message) == ["* message from a@b/r: hi\\u202e\\x9b (+1 lines)"]
+    event = fromstring(
+        "<message xmlns='jabber:client' from='pubsub.b'>"
+        "<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='sensors'>"
+        "<item id='i1'><t xmlns='urn:t'>1</t></item></items></event></message>")
+    assert event_lines(event) == ["* pubsub item on sensors (pubsub.b) id i1"]
+    assert event_lines(fromstring("<message xmlns='jabber:client' from='a@b'/>")) == []

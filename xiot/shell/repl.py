@@ -2,7 +2,8 @@
 
 Each line is split like a script line (``script.split_line``), an unfinished quote or stanza
 asks for a continuation line, and each command runs through ``Shell.execute`` while the
-prompt waits.  Events (presence changes of contacts, the connection going and coming back)
+prompt waits.  Events (presence changes of contacts, messages and PubSub notifications, the
+connection going and coming back)
 are printed above the prompt by ``patch_stdout``, so a half-typed line survives them.  The
 bottom toolbar shows who we are connected as, or that the connection is lost, and how many
 roster contacts are online.  A lost connection is reopened in the background with jittered
@@ -45,6 +46,7 @@ async def _main(settings: Settings, rt: Runtime) -> int:
     from prompt_toolkit.patch_stdout import patch_stdout
 
     from xiot.shell.completion import ShellCompleter
+    from xiot.shell.events import print_messages
     from xiot.shell.learned import Learned
 
     with patch_stdout(raw=True):
@@ -57,6 +59,7 @@ async def _main(settings: Settings, rt: Runtime) -> int:
         shell.on_open.append(learned.attach)
         shell.on_open.append(lambda session: _background(
             _print_presence_changes(session, env, settings.timeout)))
+        shell.on_open.append(lambda session: print_messages(session, shell, env))
         await shell.open()
         env.say(f"connected as {shell.session.client.boundjid if shell.session else '?'}; "
                 "'help' lists commands, Tab completes, Ctrl-D leaves")
