@@ -109,3 +109,11 @@ def test_use_a_service_and_cd_a_node_supply_them_to_pubsub_commands(lab_env, lab
     assert all(r.get("service") in (None, "pubsub.xiot.test") for r in records)
     assert any(r.get("id") == "first" and r.get("node") == node for r in records)
     assert records[-1]["action"] == "deleted" and records[-1]["node"] == node
+
+
+def test_root_output_options_given_to_the_shell_apply_to_each_command(lab_env, lab):
+    result = xiot("-o", "json", "shell", "-c", "ping; ping -o ndjson", env=lab_env)
+    assert result.code == 0, result.stderr
+    *document, line = result.stdout.splitlines()
+    assert set(json.loads("\n".join(document))) == {"replies", "summary"}  # -o json
+    assert json.loads(line)["status"] == "ok"  # the command's own -o ndjson wins

@@ -93,3 +93,18 @@ def test_a_presence_change_is_printed_above_a_half_typed_line(fleet, lab_env, la
         term.wait_for("* dev0041@xiot.test is unavailable (was available)")
         term.keys("C-u", "C-d")
         assert "EXIT=0" in term.wait_for("EXIT=")
+
+
+def test_multi_line_raw_xml_and_help_at_the_prompt(lab_env, lab, tmp_path):
+    with Terminal([xiot_command(), "--no-color", "shell"], _env(lab_env, tmp_path)) as term:
+        term.wait_for("xiot>")
+        term.keys("raw <iq type='get' to='xiot.test' id='multi1'>", "Enter")
+        term.wait_for("...")  # the stanza is not finished: a continuation line
+        term.keys("<ping xmlns='urn:xmpp:ping'/></iq>", "Enter")
+        screen = term.wait_for('id="multi1"')
+        assert 'type="result"' in screen
+        term.keys("help", "Enter")
+        screen = term.wait_for("Shell commands")  # after the root help ('xiot --help')
+        assert "use [JID|-]" in screen and "Exit codes:" in screen
+        term.keys("exit", "Enter")
+        assert "EXIT=0" in term.wait_for("EXIT=")

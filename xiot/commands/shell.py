@@ -42,9 +42,10 @@ def shell(
 
         lines = command.splitlines() if command is not None else rt.env.stdin
         commands = list(commands_of(lines))
-        from xiot.shell.engine import Shell
+        from xiot.shell.engine import Shell, inherited_options
 
         shell_ = Shell(settings, rt.env)
+        shell_.inherited = inherited_options(rt.options)
 
         async def script() -> int:
             if not commands:

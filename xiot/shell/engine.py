@@ -93,6 +93,8 @@ class Shell:
         #: Called with the new Session each time one is opened (the REPL re-attaches).
         self.on_open: list[Callable[[Session], None]] = []
         self._reopening = asyncio.Lock()
+        #: Root options given to ``xiot shell`` that every command inherits (``-o json``).
+        self.inherited: list[str] = []
 
     # ------------------------------------------------------------------ the connection
 
@@ -161,7 +163,7 @@ class Shell:
     async def _xiot(self, argv: list[str]) -> int:
         from xiot import cli
 
-        return await asyncio.to_thread(cli.run, argv, self.runtime())
+        return await asyncio.to_thread(cli.run, [*self.inherited, *argv], self.runtime())
 
     def with_context(self, words: list[str]) -> list[str]:
         """``readout`` / ``control set ...`` get the ``use``d device when they name none;
@@ -203,10 +205,11 @@ class Shell:
         if name in ("exit", "quit"):
             raise EOFError
         if name == "help":
-            if not args:
-                self.env.stdout.write(SHELL_HELP + "\n\n")
+            code = await self._xiot([*args, "--help"])
+            if not args:  # after the root help, so it is what a terminal still shows
+                self.env.stdout.write("\n" + SHELL_HELP + "\n")
                 self.env.stdout.flush()
-            return await self._xiot([*args, "--help"])
+            return code
         if name == "use":
             return self._use(args)
         if name == "cd":
@@ -290,3 +293,13 @@ def _arguments(command: Any) -> list[Any]:
 def _has_option(command: Any, name: str) -> bool:
     return any(p.param_type_name == "option" and name in p.opts
                for p in getattr(command, "params", ()))
+
+
+def inherited_options(options: Any) -> list[str]:
+    """The root options of ``xiot [OPTIONS] shell`` that shape each command's output (the
+    connection ones are in the Session already); a command's own ``-o`` comes later and wins.
+    """
+    found: list[str] = ["-o", options.output] if options.output else []
+    found += ["--no-color"] if options.no_color else []
+    found += ["--debug"] if options.debug else []
+    return found + ["-v"] * options.verbose

@@ -18,7 +18,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from xiot.runtime import Environment
-from xiot.shell.engine import Shell
+from xiot.shell.engine import Shell, inherited_options
 from xiot.shell.script import split_line
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ async def _main(settings: Settings, rt: Runtime) -> int:
                           stderr_isatty=rt.env.stderr_isatty, stdin_isatty=True,
                           no_color=rt.no_color, width=rt.env.width)
         shell = Shell(settings, env, announce=True)
+        shell.inherited = inherited_options(rt.options)
         learned = Learned()
         shell.on_open.append(learned.attach)
         shell.on_open.append(lambda session: _background(
