@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "presence": ("xiot.commands.presence", "Fleet presence: settled snapshot, live watch, set."),
     "provision": ("xiot.commands.provision", "Create accounts and rosters from CSV/NDJSON."),
     "replay": ("xiot.commands.replay", "Replay scripted XMPP exchanges as tests (YAML)."),
+    "shell": ("xiot.commands.shell", "Many commands over one live connection: a prompt or "
+              "a script."),
 }
 
 EPILOG = """\b
