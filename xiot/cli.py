@@ -60,7 +60,7 @@ Exit codes: 0 ok, 1 some checks or targets failed, 2 usage error, 3 configuratio
 Output: a table on a terminal, NDJSON when piped; -o table|json|ndjson|csv overrides.
 
 \b
-Tab completion (commands, options, profile names, readout types):
+Tab completion (commands, options, profile names, readout types, lab device JIDs):
   xiot --install-completion          bash, zsh or fish, for the current shell
   source completions/xiot.bash       or the scripts in completions/ of the source tree"""
 

@@ -83,3 +83,11 @@ def test_a_session_told_where_to_connect_needs_no_dns_library():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_completion_of_lab_jids_works_offline(lab):
+    """Device JIDs come from the labs' files: a Tab needs no connection."""
+    offered = complete("xiot readout dev000", 2)
+    assert "dev0001@xiot.test" in offered and all(o.startswith("dev000") for o in offered)
+    assert "dev0003@xiot.test" in complete("xiot control dev0003", 2)
+    assert "admin@xiot.test" not in complete("xiot readout adm", 2)

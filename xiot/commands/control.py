@@ -49,7 +49,9 @@ named), 7 when it refused the request as a whole.""",
 @app.callback()
 def control(
     ctx: typer.Context,
-    jid: str = typer.Argument(..., help="Device JID (bare: resolved from presence); "
+    jid: str = typer.Argument(..., autocompletion=lambda incomplete:
+                              options.complete_jids(incomplete),
+                              help="Device JID (bare: resolved from presence); "
                               "leave it out with 'set -f FILE'.", metavar="[JID]"),
 ) -> None:
     """Set control parameters on devices, or show a control form (XEP-0325)."""

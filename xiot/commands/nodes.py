@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from xiot.commands import common
+from xiot.commands import common, options
 
 app = common.typer_app(
     help="Browse a concentrator's data sources and nodes (XEP-0326).",
@@ -26,6 +26,8 @@ Read or control a node through the concentrator with readout/control --node:
 @app.callback()
 def nodes(ctx: typer.Context,
           jid: str = typer.Argument(..., help="Concentrator JID (bare: from presence).",
+                                    autocompletion=lambda incomplete:
+                                    options.complete_jids(incomplete),
                                     metavar="JID")) -> None:
     """Browse a concentrator's data sources and nodes (XEP-0326)."""
     from xiot.xmpp.jid import parse_jid

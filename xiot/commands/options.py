@@ -82,3 +82,20 @@ def check_watch(watch_seconds: float | None, rounds_count: int | None) -> None:
         from xiot.errors import UsageError
 
         raise UsageError("--rounds needs --watch", "For example: --watch 10 --rounds 6")
+
+
+def complete_jids(incomplete: str) -> list[str]:
+    """Device JIDs for tab completion, from the labs on this machine: files only, no network.
+
+    A shell's Tab must answer at once and offline; the labs' account lists are on disk (the
+    interactive ``xiot shell`` adds the live roster on top).  Completion never prints an
+    error into the user's shell.
+    """
+    try:
+        from xiot.lab import manager
+
+        found = {account.jid for lab in manager.all_labs() for account in manager.accounts(lab)
+                 if account.role == "device"}
+    except Exception:  # a broken lab directory completes nothing
+        return []
+    return sorted(jid for jid in found if jid.startswith(incomplete))

@@ -33,6 +33,8 @@ Exit status: 0 if every device answered completely, 1 if any failed or was parti
 def readout(
     ctx: typer.Context,
     jids: list[str] = typer.Argument(None, help="Device JIDs.", show_default=False,
+                                     autocompletion=lambda incomplete:
+                                     options.complete_jids(incomplete),
                                      metavar="[JID]..."),
     from_file: str | None = options.from_file("JIDs (one per line, a CSV with a jid column, "
                                               "or NDJSON with a jid key)"),
