@@ -352,7 +352,11 @@ def render(
     **options: Any,
 ) -> None:
     """Write all ``records`` in ``fmt``; see ``open_sink`` for the options."""
-    sink = open_sink(fmt, **options)
+    write_all(open_sink(fmt, **options), records)
+
+
+def write_all(sink: Sink, records: Iterable[Mapping[str, Any]]) -> None:
+    """Every record into ``sink``, then close it (also when a record cannot be written)."""
     try:
         for record in records:
             sink.emit(record)

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from xiot.config import GlobalOptions, Settings
-from xiot.output import MONITORING_FORMATS, RECORD_FORMATS, Sink, open_sink
+from xiot.output import MONITORING_FORMATS, RECORD_FORMATS, Sink, open_sink, write_all
 from xiot.runtime import Runtime
 
 
@@ -79,12 +79,7 @@ def sink(
 def emit_all(ctx: typer.Context, records: Iterable[Mapping[str, Any]], **sink_options: Any
              ) -> None:
     """Write a complete list of records in the chosen format."""
-    out = sink(ctx, **sink_options)
-    try:
-        for record in records:
-            out.emit(record)
-    finally:
-        out.close()
+    write_all(sink(ctx, **sink_options), records)
 
 
 def emit_one(ctx: typer.Context, record: Mapping[str, Any],

@@ -172,10 +172,10 @@ def _line(result, values: dict[str, str]) -> str:  # type: ignore[no-untyped-def
 
 def _shown_values(parsed) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """What each parameter was set to, as a line shows it (yes/on written as true)."""
-    from xiot.iot.actions import BOOLEAN_WORDS, boolean_text
+    from xiot.iot.actions import boolean_text, is_boolean_word
 
-    return {a.name: boolean_text(a.text) if a.text.strip().lower() in BOOLEAN_WORDS
-            and not a.text.strip().isdigit() else a.text for a in parsed}
+    return {a.name: boolean_text(a.text) if is_boolean_word(a.text) else a.text
+            for a in parsed}
 
 
 def _show(ctx: typer.Context, result, values: dict[str, str]) -> None:  # type: ignore[no-untyped-def]

@@ -65,9 +65,15 @@ def boolean_text(text: str) -> str:
     return BOOLEAN_WORDS.get(text.strip().lower(), text)
 
 
+def is_boolean_word(text: str) -> bool:
+    """``yes``, ``off``, ``True``...: a word that can only mean a boolean (``1``/``0`` are
+    numbers too, so they are not)."""
+    return text.strip().lower() in BOOLEAN_WORDS and not text.strip().isdigit()
+
+
 def infer_type(text: str) -> str:
     """The XEP-0325 type a literal most likely means, for devices without a form."""
-    if text.strip().lower() in BOOLEAN_WORDS and not text.strip().isdigit():
+    if is_boolean_word(text):
         return "boolean"
     try:
         int(text)

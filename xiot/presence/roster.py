@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from xiot.errors import RemoteError, Timeout
 from xiot.paths import state_dir
+from xiot.xmpp.errors import iq_error_text
 
 if TYPE_CHECKING:
     from xiot.xmpp.session import Session
@@ -104,7 +105,7 @@ async def fetch_roster(session: Session, timeout: float, use_cache: bool = True)
         raise Timeout(f"the server sent no roster within {timeout:g}s",
                       "Raise --timeout for a large roster") from None
     except IqError as exc:
-        condition = exc.iq["error"]["condition"] or "undefined-condition"
+        condition, _ = iq_error_text(exc)
         raise RemoteError(f"the server refused the roster: {condition}",
                           condition=condition) from None
     query = result.xml.find(f"{{{NS}}}query")

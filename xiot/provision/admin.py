@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from xiot.errors import RemoteError, Timeout
+from xiot.xmpp.errors import iq_error_text
 from xiot.xmpp.forms import DataForm, FormField, build_form, parse_form
 
 if TYPE_CHECKING:
@@ -88,8 +89,7 @@ async def _send(session: Session, to: str, node: str, attrs: dict[str, str],
         raise Timeout(f"{to} did not answer the command {node} within {timeout:g}s",
                       "Raise --timeout") from None
     except IqError as exc:
-        condition = exc.iq["error"]["condition"] or "undefined-condition"
-        text = exc.iq["error"]["text"]
+        condition, text = iq_error_text(exc)
         raise RemoteError(f"{to} refused the command {node.rsplit('#', 1)[-1]}: {condition}"
                           + (f" ({text})" if text else ""),
                           _hint(condition), condition=condition) from None
