@@ -23,17 +23,25 @@ STANZAS = ("iq", "message", "presence")
 
 
 def parse_stanza(text: str) -> ET.Element:
-    """The stanza element of ``text``; ``UsageError`` for malformed XML or a non-stanza."""
+    """The stanza element of ``text``; ``UsageError`` for malformed XML or a non-stanza.
+
+    The text is read inside the stream's default namespace, as a server reads it, so a
+    ``<body>`` typed without ``xmlns`` is the ``jabber:client`` body clients display, not an
+    element in no namespace that they ignore.
+    """
     from xiot.xmlsafe import XmlError, fromstring
 
     try:
-        element = fromstring(text.strip())
+        wrapper = fromstring(f"<stanzas xmlns='{CLIENT_NS}'>{text.strip()}</stanzas>")
     except XmlError as exc:
         raise UsageError(f"not well-formed XML: {exc}",
                          "Type one stanza, e.g. raw <iq type='get' to='example.org'>"
                          "<ping xmlns='urn:xmpp:ping'/></iq>") from None
-    if element.tag in STANZAS:
-        element.tag = f"{{{CLIENT_NS}}}{element.tag}"
+    if len(wrapper) != 1 or (wrapper.text or "").strip() or (wrapper[0].tail or "").strip():
+        raise UsageError("raw sends one stanza at a time", "Type one <iq>, <message> or "
+                                                           "<presence> per raw command")
+    element = wrapper[0]
+    element.tail = None
     if element.tag not in {f"{{{CLIENT_NS}}}{name}" for name in STANZAS}:
         raise UsageError(f"<{element.tag}> is not a stanza",
                          "Send an <iq>, <message> or <presence>")
