@@ -288,7 +288,8 @@ def hoist_global_options(args: list[str], command: click.Command | None = None) 
     Operators type ``xiot readout dev@x -o json`` as often as ``xiot -o json readout``;
     both mean the same, so the root options are accepted anywhere before a ``--``.
     """
-    values, flags = root_option_names(command or typer.main.get_command(app))
+    root = command or typer.main.get_command(app)
+    values, flags = root_option_names(root)
     short_values = {name for name in values if len(name) == 2}
     short_flags = {name for name in flags if len(name) == 2}
 
@@ -308,6 +309,11 @@ def hoist_global_options(args: list[str], command: click.Command | None = None) 
         i += 1 + takes_value
     if i >= len(args):
         return list(args)
+    # An option the invoked command defines itself (replay record's -o FILE) stays with it.
+    own = own_option_names(root, args[i:])
+    values, flags = values - own, flags - own
+    short_values = {name for name in values if len(name) == 2}
+    short_flags = {name for name in flags if len(name) == 2}
     moved: list[str] = []
     rest: list[str] = [args[i]]
     i += 1
@@ -326,6 +332,27 @@ def hoist_global_options(args: list[str], command: click.Command | None = None) 
             rest.append(token)
         i += 1
     return head + moved + rest
+
+
+def own_option_names(root: click.Command, words: list[str]) -> set[str]:
+    """The option names of the (sub)command ``words`` invoke, e.g. ``replay record``."""
+    if not hasattr(root, "get_command"):
+        return set()
+    ctx = click.Context(root)
+    current = root.get_command(ctx, words[0])
+    for word in words[1:]:
+        if not hasattr(current, "get_command"):
+            break
+        if word.startswith("-"):
+            continue
+        found = current.get_command(ctx, word)  # type: ignore[union-attr]
+        if found is None:
+            break
+        current = found
+    if current is None or current is root:
+        return set()
+    return {name for param in current.params if getattr(param, "param_type_name", "") ==
+            "option" for name in (*param.opts, *param.secondary_opts)}
 
 
 def main(argv: list[str] | None = None) -> int:

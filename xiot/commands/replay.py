@@ -24,6 +24,7 @@ Examples:
   xiot replay schema > replay.schema.json         for editors
 
   xiot replay import suite/*.scs -d scenarios/    scansion scripts to YAML
+  xiot replay record -a admin=lab -o ping.yaml    what you do, as a scenario
 
 A scenario names its actors (a profile, or an 'account' of a lab) and its steps: connect,
 send, expect, expect-none, disconnect, wait, set.  Passwords never appear in scenarios.""",
@@ -180,6 +181,71 @@ def run(
     rt.env.stdout.flush()
     if any(r.status == "fail" for r in results):
         raise typer.Exit(1)
+
+
+@app.command(
+    epilog="""\b
+Examples:
+  xiot replay record --actor admin=lab -o ping.yaml
+  xiot replay record -a alice=alice-profile -a bob=bob-profile -o chat.yaml < session.txt
+  xiot --profile lab replay record -a admin -a dev=account:dev0001 -o readout.yaml
+
+Logs the actors in, then runs what is typed (or piped in), one command per line:
+'NAME: COMMAND' runs COMMAND as actor NAME, a line without 'NAME:' as the first actor.
+COMMAND is anything the shell runs ('raw <iq .../>' for a stanza, 'readout dev@x', 'pubsub
+publish ...'); ${NAME.full_jid}, ${NAME.jid} and ${NAME.domain} are replaced first.  Also:
+'wait SECONDS' (let answers arrive), 'disconnect NAME', 'actors', 'help'.
+
+Every stanza the actors send and receive is written to FILE as a scenario: their JIDs as
+variables, ids the server chose, times, roster versions and sensor values as {any}, a value
+sent back later as a capture, passwords and tokens as REDACTED; answers the client library
+gives by itself (roster push acknowledgements, disco and ping answers) are left out.  FILE
+is rewritten as the recording grows, so Ctrl-C or a lost connection keep what was recorded.
+--actor NAME=account:USER logs in as an account of a lab (--lab, or the profile's name).
+
+\b
+Exit status: 0, or a piped command's failure (the recording stops there and is kept),
+4 if an actor's connection is lost, 130 on Ctrl-C.""",
+)
+def record(
+    ctx: typer.Context,
+    actors: list[str] = typer.Option(
+        None, "-a", "--actor", metavar="NAME[=PROFILE]", show_default=False,
+        help="An actor: a name, and a profile (or account:USER of a lab) to log in as; "
+             "repeat for more.  [default: one actor, 'client', as the current profile]"),
+    output: Path = typer.Option(..., "-o", "--output", metavar="FILE",
+                                help="The scenario file to write."),
+    name: str | None = typer.Option(None, "--name", metavar="TEXT", show_default=False,
+                                    help="The scenario's name [default: recorded DATE]."),
+    lab: str | None = typer.Option(None, "--lab", metavar="NAME", show_default=False,
+                                   help="Lab whose accounts 'account:' actors use."),
+    settle: float = typer.Option(1.0, "--settle", min=0, max=60, metavar="SECONDS",
+                                 help="How long to keep recording after the input ends."),
+    force: bool = typer.Option(False, "--force", help="Overwrite FILE if it exists."),
+) -> None:
+    """Record what actors send and receive while you drive them, as a scenario."""
+    import asyncio
+    import time
+
+    from xiot.commands.replay_record import Recorder, accounts_for, feed, parse_actor, unique
+    from xiot.errors import UsageError
+
+    rt = common.runtime(ctx)
+    specs = unique([parse_actor(text) for text in actors or ["client"]])
+    if output.exists() and not force:
+        raise UsageError(f"{output} exists", "Use --force to overwrite it, or another -o FILE")
+    if output.is_dir():
+        raise UsageError(f"{output} is a directory", "Give a file name: -o DIR/NAME.yaml")
+    accounts = accounts_for(specs, _credentials(ctx, lab))
+    title = name or f"recorded {time.strftime('%Y-%m-%d %H:%M')}"
+    recorder = Recorder(rt, accounts, specs, output, title, lab, settle)
+
+    async def work() -> int:
+        return await recorder.run(feed(rt.env.stdin, asyncio.get_running_loop()))
+
+    code = rt.run(work)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command(
