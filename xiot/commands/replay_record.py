@@ -20,6 +20,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z_][\w-]*)\.(full_jid|jid|domain|user|resour
 #: The longest a multi-line stanza may run before the recorder gives up on it.
 _MAX_LINES = 500
 _FLUSH_EVERY = 1.0
+_PROMPT = "record> "
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class Recorder:
         self._written = -1
         self._said_full = False
         self._said_lost: set[str] = set()
+        self._prompting = False
         self.started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
 
     # ------------------------------------------------------------------ the whole run
@@ -183,9 +186,11 @@ class Recorder:
                             "'help' for what to type, Ctrl-D to finish")
         while True:
             if interactive:
-                self.rt.env.stderr.write("record> ")
+                self.rt.env.stderr.write(_PROMPT)
                 self.rt.env.stderr.flush()
+            self._prompting = interactive
             text = await self._logical_line(lines)
+            self._prompting = False
             if text is None:
                 return 0
             try:
@@ -333,8 +338,13 @@ class Recorder:
         if entry.element is None:
             return
         arrow = "->" if entry.direction == "send" else "<-"
-        first = render(entry.element).splitlines()[0]
-        self.rt.env.stderr.write(f"  {entry.actor} {arrow} {first[:110]}\n")
+        line = f"  {entry.actor} {arrow} {render(entry.element).splitlines()[0]}"
+        width = self.rt.env.width or shutil.get_terminal_size().columns
+        if len(line) > width - 1:
+            line = line[:width - 2] + "…"
+        # Over the waiting prompt, which is shown again below the line.
+        again = f"\r\x1b[K{line}\n{_PROMPT}" if self._prompting else f"{line}\n"
+        self.rt.env.stderr.write(again)
         self.rt.env.stderr.flush()
 
 
