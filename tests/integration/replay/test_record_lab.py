@@ -77,21 +77,29 @@ def test_a_failing_piped_command_stops_the_recording_and_keeps_it(tmp_path, lab_
     assert text.count("<ping xmlns='urn:xmpp:ping'/>") == 1  # the first ping, nothing after
 
 
-def test_ctrl_c_keeps_what_was_recorded(tmp_path, lab_env):
-    out = tmp_path / "interrupted.yaml"
+def _recording_a_ping(out: Path, env: dict) -> subprocess.Popen:
+    """A recorder whose stdin stays open, once a ping and its answer are in ``out``."""
     process = subprocess.Popen(
         [xiot_command(), "replay", "record", "-a", "admin", "-o", str(out)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=lab_env)
+        env=env)
+    assert process.stdin is not None
+    process.stdin.write("ping ${admin.domain}\n")
+    process.stdin.flush()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+            out.exists() and "type='result'" in out.read_text()):
+        time.sleep(0.1)
+    if not out.exists():
+        process.kill()
+        raise AssertionError("nothing was written while the recording ran")
+    return process
+
+
+def test_ctrl_c_keeps_what_was_recorded(tmp_path, lab_env):
+    out = tmp_path / "interrupted.yaml"
+    process = _recording_a_ping(out, lab_env)
     try:
-        assert process.stdin is not None
-        process.stdin.write("ping ${admin.domain}\n")
-        process.stdin.flush()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (
-                out.exists() and "type='result'" in out.read_text()):
-            time.sleep(0.1)
-        assert out.exists(), "nothing was written while the recording ran"
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
     finally:
@@ -127,19 +135,9 @@ def test_a_lost_connection_is_said_and_the_recording_kept(tmp_path, lab_env):
 
     manager.up(name="recordlost", devices=1)
     out = tmp_path / "lost.yaml"
-    env = dict(lab_env, XIOT_PROFILE="recordlost")
-    process = subprocess.Popen(
-        [xiot_command(), "replay", "record", "-a", "admin", "-o", str(out)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env)
+    process = _recording_a_ping(out, dict(lab_env, XIOT_PROFILE="recordlost"))
     try:
         assert process.stdin is not None
-        process.stdin.write("ping ${admin.domain}\n")
-        process.stdin.flush()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (
-                out.exists() and "type='result'" in out.read_text()):
-            time.sleep(0.1)
         manager.down("recordlost")
         time.sleep(1.5)  # the recorder notices within its flush interval
         process.stdin.write("ping ${admin.domain}\n")
