@@ -154,6 +154,8 @@ class Jobs:
                 return  # 'kill' said it: the end line says "stopped"
             if text:
                 job.last_error = text
+        elif stream == "out":
+            job.last_error = None  # it went on after that: not what it failed of
         with job.lock:
             was_empty = not job.pending
             if len(job.pending) == QUEUE:
