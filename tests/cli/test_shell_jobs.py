@@ -62,9 +62,17 @@ def test_ctrl_c_on_a_foreground_command_leaves_the_job_running(fleet, lab_env, t
         term.wait_for("[1] readout dev0003@xiot.test --watch 1 -o ndjson")
         term.wait_for('[1] {"jid":"dev0003@xiot.test/sim"')
         term.keys("ping -c 100 -i 1 -o ndjson", "Enter")
-        term.wait_for('"seq":2')
+        screen = term.wait_for('"seq":3')
+        # The foreground command owns the screen: the job's lines wait for the prompt.
+        assert '[1] {"jid"' not in screen.split("xiot dev0003@xiot.test> ping -c 100")[1]
         term.keys("C-c")
         term.wait_for("interrupted")
+        deadline = time.monotonic() + 20
+        while '[1] {"jid"' not in screen.split("interrupted")[-1] and (
+                time.monotonic() < deadline):
+            time.sleep(0.2)
+            screen = term.screen()
+        assert '[1] {"jid"' in screen.split("interrupted")[-1], screen  # then they come
         term.keys("C-c")  # and at the prompt
         term.keys("jobs", "Enter")
         screen = term.wait_for("lines  readout dev0003@xiot.test")

@@ -6,11 +6,13 @@ Session) but with a non-terminal ``Environment`` of its own: what it writes is c
 line prefixed ``[N]``.  In the REPL the shell's streams are prompt_toolkit's patched ones, so
 the lines appear above the prompt and a half-typed line survives them.
 
-Nothing a job does can block the loop or the prompt: each job's queue is bounded (the oldest
-lines give way, and the printer says how many), and the printer writes at most ``BATCH``
-lines of a job per turn.  Each job has its own thread (a busy job never delays a foreground
-command's) and its own set of running futures, so Ctrl-C on a foreground command never
-touches it; ``kill N`` cancels it the way Ctrl-C cancels a foreground command (exit 130).
+While a command runs in the foreground at the terminal, job lines wait in their queues (a
+live view redraws the screen, and lines between its frames would tear it).  Nothing a job
+does can block the loop or the prompt: each job's queue is bounded (the oldest lines give
+way, and the printer says how many), and the printer writes at most ``BATCH`` lines of a job
+per turn.  Each job has its own thread (a busy job never delays a foreground command's) and
+its own set of running futures, so Ctrl-C on a foreground command never touches it;
+``kill N`` cancels it the way Ctrl-C cancels a foreground command (exit 130).
 """
 
 from __future__ import annotations
@@ -174,10 +176,18 @@ class Jobs:
         assert self._wake is not None
         while True:
             await self._wake.wait()
+            if self._held():
+                await asyncio.sleep(PAUSE)
+                continue
             self._wake.clear()
             if self.print_pending():
                 self._wake.set()  # more is waiting: another turn after the pause
             await asyncio.sleep(PAUSE)
+
+    def _held(self) -> bool:
+        """At the terminal, a command in the foreground owns the screen (a live view redraws
+        it): job lines wait in their queues until the prompt is back."""
+        return self.shell.env.stdout_isatty and bool(self.shell.running.futures)
 
     def print_pending(self, batch: int = BATCH) -> bool:
         """Print up to ``batch`` queued lines of each job; True if some are still waiting."""
