@@ -233,14 +233,27 @@ def test_kill_stops_a_job_and_jobs_lists_it():
         await shell.execute(split_line("jobs")[0])
         return codes
 
-    assert asyncio.run(scenario()) == [0, 0, 2, 2]
+    assert asyncio.run(scenario()) == [0, 0, 1, 2]
     out, err = shell.env.stdout.getvalue(), shell.env.stderr.getvalue()
     listed = out.splitlines()
     assert listed[0].startswith("[1]  running") and listed[0].endswith("0 lines  forever")
     assert listed[1].startswith("[1]  stopped") and shell.jobs.table[1].code == 130
     assert "[1] stopped forever" in err
     assert "interrupted" not in err  # the stop is said once, as "stopped"
-    assert "job 1 has already ended (stopped)" in err and "no job 9" in err
+    assert "kill: job 1 had already ended (stopped)" in err and "no job 9" in err
+
+
+def test_kill_stops_the_running_ones_among_several_and_says_which_had_ended():
+    shell = _shell()
+
+    async def scenario() -> int:
+        await _started(shell, ["rows", "1"], ["forever"])
+        await shell.execute(split_line("wait 1")[0])
+        return await shell.execute(split_line("kill 1 2")[0])
+
+    assert asyncio.run(scenario()) == 1
+    assert shell.jobs.table[2].state == "stopped"
+    assert "kill: job 1 had already ended (done)" in shell.env.stderr.getvalue()
 
 
 def test_a_timed_out_wait_is_exit_6_and_closing_stops_what_runs():

@@ -354,10 +354,10 @@ async def job_builtin(shell: Shell, name: str, args: list[str]) -> int:
         if not chosen:
             raise UsageError("kill needs a job number", "kill 1 (or kill %1); 'jobs' lists them")
         ended = [job for job in chosen if job.code is not None]
-        if ended:
-            raise UsageError(f"job {ended[0].id} has already ended ({ended[0].state})")
-        await jobs.kill(chosen)
-        return 0
+        await jobs.kill(chosen)  # those still running
+        for job in ended:
+            shell.env.say(f"kill: job {job.id} had already ended ({job.state})")
+        return 1 if ended else 0
     return await jobs.wait(chosen or jobs.running(), timeout, named=bool(chosen))
 
 
