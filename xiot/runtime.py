@@ -90,6 +90,9 @@ class Runtime:
     lent_session: Session | None = None
     #: The loop the lent Session lives on; commands then run in another thread.
     loop: asyncio.AbstractEventLoop | None = None
+    #: With a lent Session: awaits its owner's next Session once the stream was lost, so a
+    #: watch goes on (the shell's background jobs); None: a lost lent Session ends the watch.
+    relend: Callable[[], Awaitable[Session]] | None = None
     _settings: Settings | None = field(default=None, repr=False)
 
     # ----------------------------------------------------------------- settings and output
@@ -168,7 +171,8 @@ class Runtime:
         connection lost between or during rounds is said once on stderr; a one-shot run
         raises it (exit 4), a watch reconnects with growing, jittered waits and goes on, so a
         server restart costs a few rounds, not the watch.  A lent Session (the shell's) is
-        never reopened here: its owner reconnects it.
+        never reopened here: its owner reconnects it, and a watch with ``relend`` waits for
+        that and goes on.
         """
         from xiot.backoff import delays
         from xiot.errors import ConnectError
@@ -177,6 +181,7 @@ class Runtime:
         failed = 0
         number = 0
         session: Session | None = self.lent_session
+        lent = session is not None
         waits = None
         try:
             while True:
@@ -197,9 +202,14 @@ class Runtime:
                 try:
                     failed += bool(await one_round(session, number))
                 except ConnectionLost as exc:
-                    if interval is None or session is self.lent_session:
+                    if interval is None or (lent and self.relend is None):
                         raise
                     failed += 1
+                    if lent:
+                        assert self.relend is not None
+                        self.env.say(exc.message + "; going on once the shell has reconnected")
+                        session = await self.relend()
+                        continue
                     await session.close()
                     session = None
                     waits = delays(first=1.0, cap=30.0)
@@ -209,7 +219,7 @@ class Runtime:
                     return failed
                 await asyncio.sleep(interval)
         finally:
-            if session is not None and session is not self.lent_session:
+            if session is not None and not lent:
                 await session.close()
 
     async def _pause(self, text: str, seconds: float) -> None:

@@ -16,6 +16,7 @@ Examples:
   xiot --profile lab shell -c "ping; readout dev0001@xiot.test"
   xiot --profile lab shell < checks.txt            one command per line, '#' comments
   echo "use dev0001@xiot.test; readout; control set Output=true" | xiot shell
+  xiot shell -c "readout dev0001@xiot.test --watch 5 --rounds 3 &; ping; wait 1"
 
 \b
 The shell logs in once and runs each command as 'xiot COMMAND' would, on that connection:
@@ -25,7 +26,11 @@ exits with its exit code.
 Shell commands: help [COMMAND]; use [JID|-] (the default device of readout and control);
 use SERVICE (a JID without '@': the service of pubsub commands); cd [NODE|/] (the default
 node of pubsub commands); raw [--timeout S] XML (send a stanza, show the answer to an iq);
-exit.
+jobs; kill N; wait [N...] [--timeout S]; exit.
+A command ending in '&' runs in the background as job N: its output is printed above the
+prompt, one line per record, each prefixed with [N].  A script does not stop for a failed
+job unless it waits for it ('wait N' exits with the job's code); jobs still running when the
+shell ends are stopped.
 History is kept in $XDG_STATE_HOME/xiot/history.""",
 )
 def shell(

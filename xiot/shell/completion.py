@@ -124,6 +124,8 @@ class ShellCompleter(Completer):
             return self.candidates(words[1:], incomplete)
         if words[0] == "raw":
             return []
+        if words[0] in ("kill", "wait"):
+            return self._job_ids(words[0], incomplete)
         if words[0] == "cd":
             return self._nodes(incomplete) if len(words) == 1 else []
         return self._in_command(words, incomplete)
@@ -173,6 +175,16 @@ class ShellCompleter(Completer):
         head = done + separator if done else ""
         return [(head + name + suffix, kind[:-1]) for name in self.learned.names(kind, devices)
                 if name.startswith(last)]
+
+    def _job_ids(self, builtin: str, incomplete: str) -> list[tuple[str, str]]:
+        """Running jobs' numbers (as typed: ``1`` or ``%1``), and ``wait``'s option."""
+        table = getattr(self.shell, "jobs", None)
+        jobs = table.running() if table is not None else []
+        mark = "%" if incomplete.startswith("%") else ""
+        offered = [(f"{mark}{job.id}", job.command) for job in jobs]
+        if builtin == "wait":
+            offered.append(("--timeout", "seconds to wait at most"))
+        return _matching(offered, incomplete)
 
     def _nodes(self, incomplete: str) -> list[tuple[str, str]]:
         return [(n, "node") for n in self.node_cache.nodes(self.shell) if n.startswith(incomplete)]

@@ -5,6 +5,7 @@ runs in a worker thread through ``xiot.cli.run`` with a runtime lent this Sessio
 the same typer command, options and error messages as on the command line.  Ctrl-C cancels
 the command's coroutine on the loop (``interrupt``) and the command ends with exit 130 like
 an interrupted CLI command.  A lost stream is reopened before the next command runs.
+A command ending in ``&`` becomes a background job (``jobs``), which Ctrl-C leaves alone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from xiot.errors import UsageError, XiotError
 from xiot.runtime import Environment, Runtime
+from xiot.shell.jobs import Jobs, job_builtin
 
 if TYPE_CHECKING:
     from xiot.config import Settings
@@ -27,7 +29,7 @@ T = TypeVar("T")
 #: Commands whose first argument is a device JID, which ``use JID`` can supply.
 DEVICE_COMMANDS = ("readout", "control")
 #: Words the shell itself understands; everything else is an xiot command.
-BUILTINS = ("help", "use", "cd", "raw", "exit", "quit")
+BUILTINS = ("help", "use", "cd", "raw", "jobs", "kill", "wait", "exit", "quit")
 #: pubsub subcommands that ``cd NODE`` does not supply a node to (it would create or list).
 NO_NODE_CONTEXT = ("create", "list")
 
@@ -38,20 +40,36 @@ Shell commands (besides every xiot command, typed without 'xiot'):
   use SERVICE            a JID without '@' (pubsub.example.org): the service of pubsub
   cd [NODE|/]            the default node of pubsub commands; 'cd /' clears it
   raw [--timeout S] XML  send a stanza; an iq get/set shows its answer
-  exit, quit, Ctrl-D     leave the shell (Ctrl-C cancels the running command)"""
+  COMMAND ... &          run an xiot command in the background as job N: its output is
+                         printed above the prompt, each line prefixed with [N]
+  jobs                   the background jobs: state, time, lines printed, command
+  kill N|%N...           stop background jobs, as Ctrl-C stops a command
+  wait [N...] [--timeout S]
+                         until the jobs end; with N, the exit code of the first that failed
+  exit, quit, Ctrl-D     leave the shell, stopping background jobs (Ctrl-C cancels the
+                         command running in the foreground)"""
 
 
 class _Running:
-    """The futures of the commands running now, so Ctrl-C can cancel them on the loop."""
+    """The futures of the commands running now, so Ctrl-C can cancel them on the loop.
+
+    The foreground has one, and each background job one of its own."""
 
     def __init__(self) -> None:
         self.futures: set[concurrent.futures.Future[Any]] = set()
+        #: Set by ``stop``: whatever the command hands the loop later is cancelled too.
+        self.stopped = False
 
     def cancel(self) -> bool:
         found = bool(self.futures)
         for future in list(self.futures):
             future.cancel()
         return found
+
+    def stop(self) -> None:
+        """Cancel for good (``kill N``): now, and any coroutine handed over later."""
+        self.stopped = True
+        self.cancel()
 
 
 @dataclass
@@ -63,8 +81,12 @@ class ShellRuntime(Runtime):
     def run(self, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         if self.loop is None:
             return super().run(work)
+        if self.running.stopped:
+            raise KeyboardInterrupt
         future = asyncio.run_coroutine_threadsafe(work(), self.loop)
         self.running.futures.add(future)
+        if self.running.stopped:  # stopped while it was being handed over
+            future.cancel()
         try:
             return future.result()
         except concurrent.futures.CancelledError:
@@ -95,6 +117,9 @@ class Shell:
         self._reopening = asyncio.Lock()
         #: Root options given to ``xiot shell`` that every command inherits (``-o json``).
         self.inherited: list[str] = []
+        self.jobs = Jobs(self)
+        #: True when something else (the REPL's keeper) reopens a lost connection.
+        self.kept_connected = False
 
     # ------------------------------------------------------------------ the connection
 
@@ -126,9 +151,33 @@ class Shell:
             await self.open()
 
     async def close(self) -> None:
+        """Stop the background jobs still running (and say so), then log out."""
+        stopped = await self.jobs.close()
+        if stopped:
+            self.env.say(f"stopped {stopped} background job{'s' if stopped > 1 else ''}")
         if self.session is not None:
             await self.session.close()
             self.session = None
+
+    async def next_session(self) -> Session:
+        """The Session after this one was lost, for a background watch to go on with.
+
+        With a keeper (the REPL) it waits for the keeper's reconnection; in a script nobody
+        else reconnects, so it reopens the connection itself, with jittered waits."""
+        from xiot.backoff import delays
+
+        for wait in delays(first=1.0, cap=15.0):
+            if self.connected:
+                break
+            if not self.kept_connected:
+                try:
+                    await self.reopen()
+                    continue
+                except XiotError:
+                    pass
+            await asyncio.sleep(0.5 if self.kept_connected else wait)
+        assert self.session is not None
+        return self.session
 
     @property
     def connected(self) -> bool:
@@ -147,18 +196,31 @@ class Shell:
 
     async def execute(self, words: list[str]) -> int:
         """Run one command (built-in or xiot) and return its exit code; errors are said."""
+        background = getattr(words, "background", False)
         try:
             if words[0] in BUILTINS:
+                if background:
+                    raise UsageError(f"'{words[0]}' is a shell command: it cannot run in the "
+                                     "background", "Leave out the '&'")
                 return await self._builtin(words[0], words[1:])
             if words[0] == "shell":
                 raise UsageError("already in the shell", "Type the commands themselves")
             if not self.connected:
                 self.env.say("connection lost; reconnecting")
                 await self.reopen()
+            if background:
+                return self._start_job(list(words))
             return await self._xiot(self.with_context(words))
         except XiotError as exc:
             self.env.say(exc.one_line())
             return int(exc.exit_code)
+
+    def _start_job(self, words: list[str]) -> int:
+        from xiot import cli
+
+        argv = self.with_context(words)
+        self.jobs.start(argv, [*self.inherited, *argv], cli.run)
+        return 0
 
     async def _xiot(self, argv: list[str]) -> int:
         from xiot import cli
@@ -214,6 +276,8 @@ class Shell:
             return self._use(args)
         if name == "cd":
             return self._cd(args)
+        if name in ("jobs", "kill", "wait"):
+            return await job_builtin(self, name, args)
         return await self._raw(args)
 
     def _use(self, args: list[str]) -> int:

@@ -4,9 +4,10 @@ Each line is split like a script line (``script.split_line``), an unfinished quo
 asks for a continuation line, and each command runs through ``Shell.execute`` while the
 prompt waits.  Events (presence changes of contacts, messages and PubSub notifications, the
 connection going and coming back)
-are printed above the prompt by ``patch_stdout``, so a half-typed line survives them.  The
-bottom toolbar shows who we are connected as, or that the connection is lost, and how many
-roster contacts are online.  A lost connection is reopened in the background with jittered
+are printed above the prompt by ``patch_stdout``, so a half-typed line survives them, and so
+are the lines of background jobs (``jobs``).  The bottom toolbar shows who we are connected
+as, or that the connection is lost, how many roster contacts are online and how many jobs
+run.  A lost connection is reopened in the background with jittered
 waits; the prompt stays where it is.
 """
 
@@ -55,6 +56,7 @@ async def _main(settings: Settings, rt: Runtime) -> int:
                           stderr_isatty=rt.env.stderr_isatty, stdin_isatty=True,
                           no_color=rt.no_color, width=rt.env.width)
         shell = Shell(settings, env, announce=True)
+        shell.kept_connected = True  # by _keep_connected, below
         shell.inherited = inherited_options(rt.options)
         learned = Learned()
         shell.on_open.append(learned.attach)
@@ -140,16 +142,20 @@ def prompt_text(shell: Shell) -> str:
 
 
 def toolbar(shell: Shell) -> str:
-    """Connection state and presence counts, read from memory only (no network)."""
+    """Connection state, presence counts and running jobs, read from memory (no network)."""
     session = shell.session
     if session is None or session.lost is not None:
-        return " connection lost: reconnecting"
-    parts = [f" connected as {session.client.boundjid}"]
-    online, offline = presence_counts(session)
-    if online is not None:
-        parts.append(f"{online} online, {offline} offline")
-    if shell.device:
-        parts.append(f"device {shell.device}")
+        parts = [" connection lost: reconnecting"]
+    else:
+        parts = [f" connected as {session.client.boundjid}"]
+        online, offline = presence_counts(session)
+        if online is not None:
+            parts.append(f"{online} online, {offline} offline")
+        if shell.device:
+            parts.append(f"device {shell.device}")
+    running = len(shell.jobs.running())
+    if running:
+        parts.append(f"{running} job{'s' if running > 1 else ''} running")
     return " | ".join(parts)
 
 
