@@ -247,8 +247,14 @@ class Session:
             raise self.lost
 
     async def guard(self, awaitable: Any) -> Any:
-        """Await ``awaitable``, but raise ``ConnectionLost`` if the stream ends first."""
-        self.check_alive()
+        """Await ``awaitable``, but raise ``ConnectionLost`` if the stream ends first.
+
+        On a stream already lost, a coroutine given here is closed unstarted, so that it is
+        not reported as never awaited when the process ends."""
+        if self.lost is not None:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise self.lost
         task = asyncio.ensure_future(awaitable)
         if self._lost_waiter is None:
             return await task

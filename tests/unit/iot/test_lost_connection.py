@@ -62,3 +62,22 @@ def test_nothing_is_sent_on_a_stream_known_to_be_lost() -> None:
         assert operator.take() == []
 
     asyncio.run(scenario())
+
+
+def test_guard_on_a_lost_stream_closes_the_coroutine_it_was_given() -> None:
+    # Left open, Python warns "coroutine ... was never awaited" when the process ends.
+    import inspect
+
+    async def never_started() -> None:
+        raise AssertionError("ran on a lost stream")
+
+    async def scenario() -> None:
+        operator = Peer("operator@example.org/ops")
+        operator.watch_stream()
+        operator.drop()
+        work = never_started()
+        with pytest.raises(ConnectionLost):
+            await operator.session.guard(work)
+        assert inspect.getcoroutinestate(work) == inspect.CORO_CLOSED
+
+    asyncio.run(scenario())
