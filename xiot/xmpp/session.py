@@ -19,14 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from xiot.config import Settings, fetch_password
-from xiot.errors import (
-    AuthError,
-    ConfigError,
-    ConnectError,
-    Timeout,
-    TLSError,
-    XiotError,
-)
+from xiot.errors import AuthError, ConfigError, ConnectError, Timeout, TLSError, XiotError
 from xiot.xmpp.endpoints import (
     Endpoint,
     refuse_unless_loopback,
@@ -300,7 +293,7 @@ class Session:
         xmpp.enable_plaintext = endpoint.plain
         # SASL PLAIN on an unencrypted stream: slixmpp refuses it unless told, and xiot tells
         # it so only for a --tls none endpoint (loopback, checked above).
-        xmpp["feature_mechanisms"].unencrypted_plain = endpoint.plain
+        xmpp.plugin["feature_mechanisms"].unencrypted_plain = endpoint.plain
         xmpp.whitespace_keepalive = False
         outcome: asyncio.Future[XiotError | None] = asyncio.get_running_loop().create_future()
         _watch_outcome(xmpp, outcome, endpoint, self._send_presence)
@@ -366,7 +359,7 @@ def _watch_outcome(
         settle(_tls_error(endpoint, exc))
 
     def on_failed_auth(_: Any) -> None:
-        if not xmpp["feature_mechanisms"].attempted_mechs:
+        if not xmpp.plugin["feature_mechanisms"].attempted_mechs:
             settle(_no_mechanism(xmpp, endpoint))  # nothing tried: none was acceptable
             return
         settle(AuthError(f"the server refused the credentials for {xmpp.requested_jid.bare}",
