@@ -85,6 +85,21 @@ def lab() -> Iterator:
     manager.down(LAB_NAME)
 
 
+OPEN_LAB_NAME = "openlab"
+
+
+@pytest.fixture(scope="session")
+def open_lab() -> Iterator:
+    """A running open lab (no TLS, any password, domain ``localhost``) with an ``openlab``
+    profile in ``tls: none``: the server scansion suites expect.  Started once, stopped by
+    its pid at the end."""
+    from xiot.lab import manager
+
+    lab, _ = manager.up(name=OPEN_LAB_NAME, devices=2, open=True)
+    yield lab
+    manager.down(OPEN_LAB_NAME)
+
+
 @pytest.fixture(scope="session")
 def lab_accounts(lab) -> dict:
     from xiot.lab import manager

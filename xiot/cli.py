@@ -152,6 +152,7 @@ class TlsChoice(StrEnum):
     auto = "auto"
     starttls = "starttls"
     direct = "direct"
+    none = "none"
 
 
 class OutputChoice(StrEnum):
@@ -194,7 +195,10 @@ def root(
         None, "--server", metavar="HOST[:PORT]",
         help="Where to connect instead of an SRV look-up [env: XIOT_SERVER]."),
     tls: TlsChoice | None = typer.Option(
-        None, "--tls", metavar="MODE", help="auto, starttls or direct [env: XIOT_TLS]."),
+        None, "--tls", metavar="MODE",
+        help="auto, starttls, direct, or none: no TLS and the password in plaintext, only to "
+        "a loopback --server (127.0.0.1, ::1, localhost) of a test server; warns; not for "
+        "probe [env: XIOT_TLS]."),
     ca: Path | None = typer.Option(
         None, "--ca", metavar="FILE", help="PEM file of CA certificates to trust [env: XIOT_CA].",
         dir_okay=False),

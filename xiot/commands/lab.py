@@ -20,6 +20,7 @@ app = common.typer_app(
 Examples:
   xiot lab up --devices 100        start (or reuse) the lab with 100 device accounts
   xiot lab up --server ejabberd --name ej    a second lab running ejabberd
+  xiot lab up --open                 a lab as scansion suites expect (no TLS, any password)
   xiot --profile lab ping          use it: 'lab up' writes the 'lab' profile
   xiot lab accounts -o csv         the accounts (passwords stay in the lab's private files)
   xiot lab up                      after a crash: the same lab again (ports, CA, accounts)
@@ -52,7 +53,8 @@ def _table_row(record: dict, ports: tuple[str, ...]) -> dict:
     started = str(record.get("started_at") or "")
     return record | {"ports": f"{record['host']}: " + ", ".join(listening),
                      "server": f"{_SERVER_NAMES.get(str(record.get('server')), 'Prosody')} "
-                               f"{record.get('server_version') or record.get('prosody_version')}",
+                               f"{record.get('server_version') or record.get('prosody_version')}"
+                               + (" (open: no TLS, any password)" if record.get("open") else ""),
                      "started_at": started[:19].replace("T", " ")}
 
 
@@ -76,10 +78,19 @@ Examples:
   xiot lab up                        a lab named 'lab' with 20 devices
   xiot lab up -n 1000 --dns          1,000 devices and a DNS server for xiot probe
   xiot lab up --server ejabberd --name ej    ejabberd 23.01 (PubSub collections, more XEP-0060)
-  xiot lab up --name ci --domain ci.test""")
+  xiot lab up --name ci --domain ci.test
+  xiot lab up --open                 lab 'open': localhost, no TLS, any password accepted
+  xiot --profile open replay run suite/*.scs    run scansion scripts against it
+
+An open lab (--open) is Prosody as scansion suites expect their throw-away server: no TLS,
+plaintext PLAIN authentication, and ANY password accepted for ANY user (Prosody's
+mod_auth_insecure).  It listens on loopback only, like every lab; its profile uses
+'--tls none', which xiot allows to loopback servers only.  Never put real data in it.""")
 def up(
     ctx: typer.Context,
-    name: str = NAME,
+    name: str | None = typer.Option(
+        None, "--name", show_default=False,
+        help="Lab name; also the profile name it writes [default: lab, or open with --open]."),
     devices: int | None = typer.Option(
         None, "--devices", "-n", min=0, show_default=False,
         help="Device accounts to create (dev0001...), each subscribed to and by admin "
@@ -94,6 +105,10 @@ def up(
         None, "--server", metavar="prosody|ejabberd", show_default=False,
         help="The XMPP server to run [default: prosody for a new lab; a stopped lab keeps "
         "its own]."),
+    open_lab: bool = typer.Option(
+        False, "--open", help="INSECURE, for test suites: no TLS, plaintext authentication, "
+        "any password accepted for any user; domain localhost unless --domain; its profile "
+        "uses --tls none (loopback only).  Prosody only."),
 ) -> None:
     """Start a private Prosody (or ejabberd) with a CA, admin and device accounts, a profile.
 
@@ -108,20 +123,30 @@ def up(
     if domain is not None:
         domain = parse_jid(domain).domain
     server = server or _root_server(ctx)
+    name = name or ("open" if open_lab else "lab")
     lab, started = manager.up(name=name, devices=devices, domain=domain, host=host, dns=dns,
-                              server=server)
+                              server=server, open=True if open_lab else None)
     verb = "started" if started else "already running"
     if started and lab.restarts:
         verb = "restarted with its ports, CA and accounts"
+    mode = "no TLS, open authentication" if lab.open else "STARTTLS"
     print(f"xiot: lab '{lab.name}' {verb}: {lab.server} {lab.server_version}, "
           f"{lab.domain} on {lab.host}:{lab.ports['c2s']} "
-          f"(STARTTLS), {lab.devices} devices; use --profile {lab.name}", file=sys.stderr)
+          f"({mode}), {lab.devices} devices; use --profile {lab.name}", file=sys.stderr)
+    if lab.open:
+        print(f"xiot: warning: lab '{lab.name}' is OPEN: no TLS and ANY password is accepted "
+              "for ANY user; its profile uses --tls none; for test suites on this machine "
+              "only", file=sys.stderr)
     if lab.dns_port:
         print(f"xiot: lab DNS on {lab.host}:{lab.dns_port}: xiot probe {lab.domain} "
               f"--resolver {lab.host}:{lab.dns_port} --ca {lab.ca_file}", file=sys.stderr)
     if not started:
         _warn_not_applied(lab, dns=dns, devices=devices, domain=domain, host=host,
                           server=server)
+        if open_lab and not lab.open:
+            print(f"xiot: warning: --open not applied to the running lab '{lab.name}'; "
+                  f"'xiot lab down --name {lab.name}' first, or give another --name",
+                  file=sys.stderr)
     common.emit_one(ctx, _summary(lab.to_record() | {"started": started}))
 
 

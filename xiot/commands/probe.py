@@ -40,7 +40,8 @@ Examples:
 Check groups (for --only/--skip; ids like tls.expiry work too):
   dns tcp tls stream sasl s2s web login
 Selecting checks that cannot run (--only login without --login,
---only s2s with --kind client) is a usage error.
+--only s2s with --kind client) is a usage error.  So is --tls none (also from a profile or
+XIOT_TLS): the probe examines TLS itself and never logs in without it.
 
 \b
 Check status:
@@ -145,6 +146,10 @@ def _options(ctx: typer.Context, names: list[str], resolver: str | None, only: l
         raise UsageError("--crit-days is larger than --warn-days",
                          "The critical threshold must be the nearer one")
     cfg = common.settings(ctx, monitoring_output=True)
+    if cfg.tls == "none":
+        raise UsageError("probe does not take --tls none",
+                         "The probe examines each endpoint's TLS itself and logs in only "
+                         "over TLS; leave out --tls none (or the profile's 'tls: none')")
     return ProbeOptions(
         resolver=parse_resolver(resolver) if resolver else None, timeout=cfg.timeout,
         ca=cfg.ca, warn_days=warn_days, crit_days=crit_days, kinds=kinds[kind],  # type: ignore[arg-type]

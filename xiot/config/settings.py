@@ -27,8 +27,10 @@ from xiot.config.files import (
 from xiot.errors import ConfigError, UsageError, XiotError
 from xiot.output import ALL_FORMATS
 
-TlsMode = Literal["auto", "starttls", "direct"]
-TLS_MODES: tuple[str, ...] = ("auto", "starttls", "direct")
+TlsMode = Literal["auto", "starttls", "direct", "none"]
+TLS_MODES: tuple[str, ...] = ("auto", "starttls", "direct", "none")
+#: The one host name ``--tls none`` accepts besides loopback addresses (RFC 6761 reserves it).
+LOOPBACK_NAME = "localhost"
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -178,6 +180,8 @@ def resolve(opts: GlobalOptions, jid_check: Callable[[str], str] | None = None) 
     if port is None and profile.get("port") is not None and sources.get("server") != "flag":
         port = _as_port(profile["port"], origin)
     tls = checked("tls", _tls_mode, str(pick("tls", opts.tls, _env("TLS"), "auto")))
+    if tls == "none":
+        _check_plaintext(host, sources, profile_name)
     ca_value = pick("ca", opts.ca, _env("CA"), None)
     ca = checked("ca", check_ca, Path(str(ca_value)).expanduser()) if ca_value else None
     insecure = bool(pick("insecure", opts.insecure, _env_bool("INSECURE"), False))
@@ -214,8 +218,45 @@ def _from_source(exc: XiotError, key: str, source: str, profile: str | None,
 
 def _tls_mode(text: str) -> str:
     if text not in TLS_MODES:
-        raise UsageError(f"unknown TLS mode '{text}'", "Use auto, starttls or direct")
+        raise UsageError(f"unknown TLS mode '{text}'", "Use auto, starttls, direct or none")
     return text
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and the name ``localhost``: where ``--tls none`` may go."""
+    import ipaddress
+
+    if host.lower().rstrip(".") == LOOPBACK_NAME:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+PLAINTEXT_HINT = ("Without TLS the password crosses the connection in plaintext: xiot allows "
+                  "that only to a test server on 127.0.0.1, ::1 or localhost")
+
+
+def _check_plaintext(host: str | None, sources: dict[str, str], profile: str | None) -> None:
+    """Refuse ``tls: none`` unless the server is named and is a loopback address.
+
+    Checked here, before any DNS look-up or connection, and again on the address the Session
+    is about to connect to.  As for every other setting, a flag makes it a usage error (the
+    mode or the server given on the command line), else the environment or a profile a
+    configuration error.
+    """
+    if host is not None and is_loopback_host(host):
+        return
+    source = sources["tls"]
+    what = {"flag": "--tls none", "env": "XIOT_TLS=none"}.get(
+        source, f"tls: none (profile '{profile}')")
+    if host is None:
+        message = f"{what} needs --server 127.0.0.1:PORT (loopback only)"
+    else:
+        message = f"{what} is allowed to a loopback server only, not {host}"
+    flag = "flag" in (source, sources.get("server"))
+    raise (UsageError if flag else ConfigError)(message, PLAINTEXT_HINT)
 
 
 def _as_port(value: Any, origin: ConfigFile | None) -> int:

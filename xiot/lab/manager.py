@@ -28,6 +28,8 @@ from xiot.lab.ports import free_ports
 from xiot.paths import config_dir, state_dir
 
 DEFAULT_DOMAIN = "xiot.test"
+#: An open lab serves the domain scansion suites are written for.
+OPEN_DOMAIN = "localhost"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_DEVICES = 20
 #: The servers a lab can run.
@@ -60,6 +62,13 @@ class Lab:
     restarts: int = 0
     #: ``prosody`` or ``ejabberd``.
     server: str = "prosody"
+    #: An open lab: no TLS, plaintext authentication, any password (``lab up --open``).
+    open: bool = False
+
+    @property
+    def tls(self) -> str:
+        """The TLS mode that reaches this lab: ``none`` for an open lab."""
+        return "none" if self.open else "starttls"
 
     @property
     def prosody_version(self) -> str:
@@ -131,6 +140,7 @@ def up(
     self_signed: bool = False,
     dns: bool = False,
     server: str | None = None,
+    open: bool | None = None,
 ) -> tuple[Lab, bool]:
     """Start the lab ``name``; returns (lab, started) where started is False if it was running.
 
@@ -145,9 +155,16 @@ def up(
     present a certificate that no CA issued, as a forgotten default install does.  ``dns``
     also starts a DNS server process answering the domain's SRV and address records.
     ``server`` is ``prosody`` (the default for a new lab) or ``ejabberd``.
+
+    ``open`` makes a Prosody lab as scansion suites expect their server: no TLS, plaintext
+    PLAIN, any password for any user (``mod_auth_insecure``), on loopback like every lab; a
+    new open lab serves ``localhost`` unless ``domain`` says otherwise.
     """
     if server is not None and server not in SERVERS:
         raise UsageError(f"unknown lab server '{server}'", f"Use one of {', '.join(SERVERS)}")
+    if open and (server == "ejabberd" or dns or cert is not None or self_signed):
+        raise UsageError("an open lab is a Prosody without TLS",
+                         "--open does not combine with --server ejabberd or --dns")
     if devices is not None and not 0 <= devices <= MAX_DEVICES:
         raise UsageError(f"--devices {devices} is out of range", f"Use 0 to {MAX_DEVICES}")
     if host is not None:
@@ -159,12 +176,12 @@ def up(
             _write_profile(existing)
         return existing, False
     if existing is not None and _restartable(existing, devices, domain, host, cert, self_signed,
-                                             server):
+                                             server, open):
         lab = _restart(existing, dns or existing.dns_port is not None)
     else:
         lab = _create(name, DEFAULT_DEVICES if devices is None else devices,
-                      domain or DEFAULT_DOMAIN, host or DEFAULT_HOST, attempts, cert,
-                      self_signed, dns, server or "prosody")
+                      domain or (OPEN_DOMAIN if open else DEFAULT_DOMAIN), host or DEFAULT_HOST,
+                      attempts, cert, self_signed, dns, server or "prosody", bool(open))
     if write_profile:
         _write_profile(lab)
     return lab, True
@@ -179,13 +196,15 @@ def _check_installed(server: str) -> None:
 
 
 def _restartable(lab: Lab, devices: int | None, domain: str | None, host: str | None,
-                 cert: CertSpec | None, self_signed: bool, server: str | None = None) -> bool:
+                 cert: CertSpec | None, self_signed: bool, server: str | None = None,
+                 open: bool | None = None) -> bool:
     """Whether ``up`` should bring ``lab`` back as it was rather than build a new one."""
     if cert is not None or self_signed:
         return False
-    asked = {"devices": devices, "domain": domain, "host": host, "server": server}
+    asked = {"devices": devices, "domain": domain, "host": host, "server": server,
+             "open": open}
     recorded = {"devices": lab.devices, "domain": lab.domain, "host": lab.host,
-                "server": lab.server}
+                "server": lab.server, "open": lab.open}
     if any(value is not None and value != recorded[key] for key, value in asked.items()):
         return False
     directory = Path(lab.directory)
@@ -196,8 +215,8 @@ def _restartable(lab: Lab, devices: int | None, domain: str | None, host: str | 
 
 
 def _create(name: str, devices: int, domain: str, host: str, attempts: int,
-            cert: CertSpec | None, self_signed: bool, dns: bool, server: str = "prosody"
-            ) -> Lab:
+            cert: CertSpec | None, self_signed: bool, dns: bool, server: str = "prosody",
+            open: bool = False) -> Lab:
     """Build a new lab: CA, certificate, accounts in the server's storage, free ports.
 
     If the start fails the lab's state is removed (its files stay for a post-mortem); if it is
@@ -215,10 +234,13 @@ def _create(name: str, devices: int, domain: str, host: str, attempts: int,
         last_error: LabError | None = None
         for _ in range(attempts):
             kinds = ejabberd.PORT_KINDS if server == "ejabberd" else PORT_KINDS[:4]
+            if open:  # no TLS, so no direct TLS port
+                kinds = tuple(kind for kind in kinds if kind != "c2s_direct")
             ports = dict(zip(kinds, free_ports(len(kinds), host), strict=True))
             lab = Lab(name=name, directory=str(directory), domain=domain, host=host,
                       ports=ports, pid=0, admin_jid=f"admin@{domain}", devices=devices,
-                      server_version="unknown", started_at=time.time(), server=server)
+                      server_version="unknown", started_at=time.time(), server=server,
+                      open=open)
             cfg = _server_config(lab, certs)
             if isinstance(cfg, ejabberd.ServerConfig):
                 ejabberd.write_provisioning(cfg, accounts)
@@ -311,7 +333,8 @@ def _server_config(lab: Lab, certs: tuple[Path, Path]
             ports=dict(lab.ports), admin_jid=lab.admin_jid, cert=certs[0], key=certs[1])
     return prosody.ServerConfig(
         directory=Path(lab.directory), domain=lab.domain, host=lab.host,
-        ports=prosody.Ports(**lab.ports), admin_jid=lab.admin_jid, cert=certs[0], key=certs[1],
+        ports=prosody.Ports.of(lab.ports), admin_jid=lab.admin_jid, cert=certs[0],
+        key=certs[1], open=lab.open,
     )
 
 
@@ -447,21 +470,20 @@ def _make_certificates(
 
 
 def _write_profile(lab: Lab) -> None:
-    """A private drop-in profile so that ``xiot --profile NAME`` reaches the lab as admin."""
+    """A private drop-in profile so that ``xiot --profile NAME`` reaches the lab as admin.
+
+    An open lab's profile says ``tls: none`` (and names no CA): it is the only way to reach
+    a server without TLS, and it names the lab's loopback address, as that mode requires.
+    """
     import yaml
 
     admin = next(a for a in accounts(lab) if a.role == "admin")
-    body = {
-        "profiles": {
-            lab.name: {
-                "jid": admin.jid,
-                "server": f"{lab.host}:{lab.ports['c2s']}",
-                "tls": "starttls",
-                "ca": str(lab.ca_file),
-                "password": admin.password,
-            }
-        }
-    }
+    host = f"[{lab.host}]" if ":" in lab.host else lab.host
+    profile = {"jid": admin.jid, "server": f"{host}:{lab.ports['c2s']}", "tls": lab.tls}
+    if not lab.open:
+        profile["ca"] = str(lab.ca_file)
+    profile["password"] = admin.password
+    body = {"profiles": {lab.name: profile}}
     path = lab.profile_file
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)

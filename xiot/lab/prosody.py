@@ -51,17 +51,32 @@ end, -5);
 """
 
 
+#: Modules an open lab leaves out: with no TLS module the server offers no STARTTLS, as the
+#: throw-away servers of scansion suites do.
+OPEN_LAB_WITHOUT = ("tls",)
+
+#: What Prosody 0.12's ``mod_auth_insecure`` insists on before it accepts any password.
+INSECURE_CONSENT = "Yes please, I know what I'm doing!"
+
+
 @dataclass(frozen=True)
 class Ports:
-    """The loopback ports a lab server listens on."""
+    """The loopback ports a lab server listens on (an open lab has no direct TLS port)."""
 
     c2s: int
-    c2s_direct: int
+    c2s_direct: int | None
     s2s: int
     http: int
 
+    @classmethod
+    def of(cls, ports: dict[str, int]) -> Ports:
+        """The ports a lab recorded; a missing ``c2s_direct`` is an open lab's."""
+        return cls(**{"c2s_direct": None, **ports})
+
     def as_dict(self) -> dict[str, int]:
-        return {"c2s": self.c2s, "c2s_direct": self.c2s_direct, "s2s": self.s2s, "http": self.http}
+        found = {"c2s": self.c2s, "c2s_direct": self.c2s_direct, "s2s": self.s2s,
+                 "http": self.http}
+        return {kind: port for kind, port in found.items() if port is not None}
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,8 @@ class ServerConfig:
     admin_jid: str
     cert: Path
     key: Path
+    #: An open lab: no TLS, plaintext PLAIN, any password for any user (scansion suites).
+    open: bool = False
 
     @property
     def config_file(self) -> Path:
@@ -107,11 +124,15 @@ def lua_string(text: str) -> str:
 
 
 def render_config(cfg: ServerConfig) -> str:
-    """The Prosody config text for a lab: loopback only, TLS required, no plaintext auth."""
+    """The Prosody config text for a lab: loopback only, TLS required, no plaintext auth.
+
+    An open lab (``cfg.open``) is the exception scansion suites expect: no TLS at all,
+    plaintext PLAIN allowed, and ``mod_auth_insecure`` accepting any password for any user.
+    """
     q = lua_string
-    modules = ", ".join(q(m) for m in MODULES)
+    modules = ", ".join(q(m) for m in MODULES if not (cfg.open and m in OPEN_LAB_WITHOUT))
     ssl = f"{{ certificate = {q(str(cfg.cert))}; key = {q(str(cfg.key))}; }}"
-    return f"""-- Written by xiot lab; edits are lost on the next 'xiot lab up'.
+    text = f"""-- Written by xiot lab; edits are lost on the next 'xiot lab up'.
 run_as_root = true
 daemonize = false
 pidfile = {q(str(cfg.pid_file))}
@@ -164,6 +185,30 @@ Component {q("pubsub." + cfg.domain)} "pubsub"
 Component {q("conference." + cfg.domain)} "muc"
     ssl = {ssl}
 """
+    return _opened(text, cfg) if cfg.open else text
+
+
+def _opened(text: str, cfg: ServerConfig) -> str:
+    """The lab's config without TLS and with open authentication: every certificate line
+    dropped, the security settings replaced."""
+    q = lua_string
+    replaced = {
+        "c2s_direct_tls_ports": "c2s_direct_tls_ports = {}",
+        "authentication": f'authentication = "insecure"\n'
+                          f"insecure_open_authentication = {q(INSECURE_CONSENT)}",
+        "c2s_require_encryption": "c2s_require_encryption = false",
+        "s2s_require_encryption": "s2s_require_encryption = false",
+        "allow_unencrypted_plain_auth": "allow_unencrypted_plain_auth = true",
+    }
+    dropped = ("ssl", "c2s_direct_tls_ssl", "certificates")
+    out = ["-- An OPEN lab: no TLS, plaintext authentication, ANY password accepted for ANY "
+           "user.", "-- For test suites on this machine only (xiot lab up --open)."]
+    for line in text.splitlines():
+        key = line.strip().split(" =", 1)[0]
+        if key in dropped:
+            continue
+        out.append(replaced.get(key, line) if not line.startswith(" ") else line)
+    return "\n".join(out) + "\n"
 
 
 def write_plugins(cfg: ServerConfig) -> None:
@@ -292,7 +337,7 @@ def start(cfg: ServerConfig, record: Callable[[int], None], wait: float = 20.0) 
 
 def _wait_ready(cfg: ServerConfig, proc: subprocess.Popen[bytes], wait: float) -> None:
     deadline = time.monotonic() + wait
-    ports = (cfg.ports.c2s, cfg.ports.c2s_direct, cfg.ports.s2s, cfg.ports.http)
+    ports = tuple(cfg.ports.as_dict().values())
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise LabError(

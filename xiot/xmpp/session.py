@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from xiot.config import Settings, fetch_password
 from xiot.errors import AuthError, ConfigError, ConnectError, Timeout, TLSError, XiotError
-from xiot.xmpp.endpoints import Endpoint
+from xiot.xmpp.endpoints import (
+    Endpoint,
+    refuse_unless_loopback,
+    unencrypted_endpoints,
+    warn_unencrypted,
+)
 from xiot.xmpp.jid import parse_jid
 
 if TYPE_CHECKING:
@@ -87,6 +92,8 @@ async def plan_endpoints(
     fallback), so a session connects where ``xiot probe`` looks.  ``resolver`` (one or more
     ``(ip, port)``) replaces the system's nameservers: ``xiot probe --login --resolver``.
     """
+    if settings.tls == "none":
+        return unencrypted_endpoints(settings)
     if settings.host:
         direct = settings.tls == "direct" or (settings.tls == "auto" and settings.port == 5223)
         port = settings.port or (5223 if direct else 5222)
@@ -273,16 +280,26 @@ class Session:
         import slixmpp
 
         _patch_scram()
-        if self._ssl_context is None:
-            self._ssl_context = build_ssl_context(self.settings)
+        if endpoint.plain:
+            refuse_unless_loopback(endpoint)
+            warn_unencrypted(endpoint)
+            # Never used (no TLS is started), and verifying with no CA should it ever be.
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        else:
+            if self._ssl_context is None:
+                self._ssl_context = build_ssl_context(self.settings)
+            context = self._ssl_context
         # Passing the context in spares slixmpp from building its own, which loads the system
         # trust store twice (~40 ms per client: a second per 25 simulated devices).
-        xmpp = slixmpp.ClientXMPP(str(self.jid), password, ssl_context=self._ssl_context)
+        xmpp = slixmpp.ClientXMPP(str(self.jid), password, ssl_context=context)
         for plugin in self.plugins:
             xmpp.register_plugin(plugin)
         xmpp.enable_direct_tls = endpoint.direct_tls
-        xmpp.enable_starttls = not endpoint.direct_tls
-        xmpp.enable_plaintext = False
+        xmpp.enable_starttls = not endpoint.direct_tls and not endpoint.plain
+        xmpp.enable_plaintext = endpoint.plain
+        # SASL PLAIN on an unencrypted stream: slixmpp refuses it unless told, and xiot tells
+        # it so only for a --tls none endpoint (loopback, checked above).
+        xmpp.plugin["feature_mechanisms"].unencrypted_plain = endpoint.plain
         xmpp.whitespace_keepalive = False
         outcome: asyncio.Future[XiotError | None] = asyncio.get_running_loop().create_future()
         _watch_outcome(xmpp, outcome, endpoint, self._send_presence)
@@ -348,13 +365,14 @@ def _watch_outcome(
         settle(_tls_error(endpoint, exc))
 
     def on_failed_auth(_: Any) -> None:
+        if not xmpp.plugin["feature_mechanisms"].attempted_mechs:
+            settle(_no_mechanism(xmpp, endpoint))  # nothing tried: none was acceptable
+            return
         settle(AuthError(f"the server refused the credentials for {xmpp.requested_jid.bare}",
                          "Check the JID and the password source (xiot config show)"))
 
     def on_no_auth(_: Any) -> None:
-        settle(AuthError(f"{endpoint} offers no SASL mechanism xiot accepts",
-                         "xiot never authenticates in plaintext; the server needs SCRAM or "
-                         "PLAIN over TLS"))
+        settle(_no_mechanism(xmpp, endpoint))
 
     def on_stream_error(stanza: Any) -> None:
         condition = stanza["condition"] or "undefined-condition"
@@ -370,6 +388,8 @@ def _watch_outcome(
             f"{endpoint} closed the connection during set-up",
             "The server may require another TLS mode; try --tls direct or --tls starttls"))
 
+    if endpoint.plain:
+        _watch_unencrypted_features(xmpp, endpoint, settle)
     xmpp.add_event_handler("session_start", on_session_start)
     xmpp.add_event_handler("connection_failed", on_connection_failed)
     xmpp.add_event_handler("ssl_invalid_chain", on_invalid_chain)
@@ -377,6 +397,45 @@ def _watch_outcome(
     xmpp.add_event_handler("no_auth", on_no_auth)
     xmpp.add_event_handler("stream_error", on_stream_error)
     xmpp.add_event_handler("disconnected", on_disconnected)
+
+
+def _watch_unencrypted_features(xmpp: slixmpp.ClientXMPP, endpoint: Endpoint,
+                                settle: Any) -> None:
+    """On a ``--tls none`` stream, a server that offers no SASL before TLS (it requires
+    STARTTLS) is an error at once, not a wait until the timeout: slixmpp would just idle."""
+    from slixmpp.xmlstream.handler import Callback
+    from slixmpp.xmlstream.matcher import MatchXPath
+
+    def on_features(stanza: Any) -> None:
+        if "mechanisms" in xmpp.features:  # authenticated: the features after the restart
+            return
+        if stanza.xml.find("{urn:ietf:params:xml:ns:xmpp-sasl}mechanisms") is None:
+            settle(TLSError(f"{endpoint} offers no authentication without TLS (it requires "
+                            "STARTTLS)", "--tls none is only for test servers without TLS; "
+                            "use --tls starttls or auto for this one"))
+
+    xmpp.register_handler(Callback("xiot-unencrypted-features",
+                                   MatchXPath(f"{{{xmpp.stream_ns}}}features"), on_features))
+
+
+def _no_mechanism(xmpp: slixmpp.ClientXMPP, endpoint: Endpoint) -> XiotError:
+    """Why no SASL mechanism could be used: no TLS to protect one (exit 4), or none offered
+    that xiot accepts (exit 5)."""
+    if endpoint.plain:
+        return AuthError(f"{endpoint} offers no SASL PLAIN on its unencrypted stream",
+                         "A test server for --tls none must allow plaintext authentication "
+                         "(Prosody: allow_unencrypted_plain_auth; or 'xiot lab up --open')")
+    encrypted = "starttls" in xmpp.features or isinstance(
+        getattr(xmpp, "socket", None), ssl.SSLSocket | ssl.SSLObject)
+    if not encrypted:
+        address = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address
+        return TLSError(f"the server at {address}:{endpoint.port} offers no STARTTLS, and "
+                        "xiot never authenticates in plaintext",
+                        "Use the server's TLS port or mode (--tls direct); for a loopback test "
+                        "server only, --tls none --server 127.0.0.1:PORT")
+    return AuthError(f"{endpoint} offers no SASL mechanism xiot accepts",
+                     "xiot never authenticates in plaintext; the server needs SCRAM or "
+                     "PLAIN over TLS")
 
 
 def _tls_error(endpoint: Endpoint, exc: Any) -> TLSError:
