@@ -11,10 +11,11 @@ admin commands (XEP-0133) are the bulk path.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
-from xiot.errors import RemoteError, Timeout, XiotError
+from xiot.errors import RemoteError, Timeout, TLSError, XiotError
 
 if TYPE_CHECKING:
     from xiot.config import Settings
@@ -28,14 +29,23 @@ async def register(settings: Settings, jid: str, password: str, timeout: float) 
     import slixmpp
     from slixmpp.exceptions import IqError, IqTimeout
 
-    from xiot.xmpp.session import build_ssl_context, plan_endpoints
+    from xiot.xmpp.endpoints import warn_unencrypted
+    from xiot.xmpp.session import (
+        build_ssl_context,
+        configure_transport,
+        plan_endpoints,
+        stream_encrypted,
+    )
 
     endpoint = (await plan_endpoints(settings, jid.split("@", 1)[1]))[0]
-    xmpp = slixmpp.ClientXMPP(jid, password, ssl_context=build_ssl_context(settings))
+    if endpoint.plain:
+        warn_unencrypted(endpoint)
+    # No TLS is started on a --tls none stream; a context that trusts nothing, should it be.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if endpoint.plain else \
+        build_ssl_context(settings)
+    xmpp = slixmpp.ClientXMPP(jid, password, ssl_context=context)
     xmpp.register_plugin("xep_0077")
-    xmpp.enable_plaintext = False
-    xmpp.enable_direct_tls = endpoint.direct_tls
-    xmpp.enable_starttls = not endpoint.direct_tls
+    configure_transport(xmpp, endpoint)
     outcome: asyncio.Future[str | XiotError] = asyncio.get_running_loop().create_future()
 
     def settle(value: str | XiotError) -> None:
@@ -45,6 +55,14 @@ async def register(settings: Settings, jid: str, password: str, timeout: float) 
     asked: list[bool] = []
 
     async def on_register(_form: Any) -> None:
+        # A server that offers registration but no STARTTLS (or an attacker who stripped
+        # it) would be sent the password in the clear: only --tls none may do that.
+        if not endpoint.plain and not stream_encrypted(xmpp):
+            settle(TLSError(f"{endpoint} offers registration without TLS, and xiot never "
+                            "sends a password in plaintext",
+                            "Enable TLS on the server; for a loopback test server only, "
+                            "--tls none --server 127.0.0.1:PORT"))
+            return
         asked.append(True)
         # through the stanza plugin: slixmpp sends nothing before the session starts
         # except what it recognises as registration

@@ -294,12 +294,7 @@ class Session:
         xmpp = slixmpp.ClientXMPP(str(self.jid), password, ssl_context=context)
         for plugin in self.plugins:
             xmpp.register_plugin(plugin)
-        xmpp.enable_direct_tls = endpoint.direct_tls
-        xmpp.enable_starttls = not endpoint.direct_tls and not endpoint.plain
-        xmpp.enable_plaintext = endpoint.plain
-        # SASL PLAIN on an unencrypted stream: slixmpp refuses it unless told, and xiot tells
-        # it so only for a --tls none endpoint (loopback, checked above).
-        xmpp.plugin["feature_mechanisms"].unencrypted_plain = endpoint.plain
+        configure_transport(xmpp, endpoint)
         xmpp.whitespace_keepalive = False
         outcome: asyncio.Future[XiotError | None] = asyncio.get_running_loop().create_future()
         _watch_outcome(xmpp, outcome, endpoint, self._send_presence)
@@ -332,6 +327,23 @@ class Session:
         except (TimeoutError, Exception):  # a close that fails must not hide the real outcome
             _abandon(xmpp)
         _stop_filters(xmpp)
+
+
+def configure_transport(xmpp: slixmpp.ClientXMPP, endpoint: Endpoint) -> None:
+    """STARTTLS, direct TLS or (``--tls none``, loopback only) none, on a client not yet
+    connected; every stream xiot opens is set up here, so none of them differs."""
+    xmpp.enable_direct_tls = endpoint.direct_tls
+    xmpp.enable_starttls = not endpoint.direct_tls and not endpoint.plain
+    xmpp.enable_plaintext = endpoint.plain
+    # SASL PLAIN on an unencrypted stream: slixmpp refuses it unless told, and xiot tells it
+    # so only for a --tls none endpoint (loopback, checked when it was planned).
+    xmpp.plugin["feature_mechanisms"].unencrypted_plain = endpoint.plain
+
+
+def stream_encrypted(xmpp: slixmpp.ClientXMPP) -> bool:
+    """Whether TLS protects the stream now (a server may offer features before STARTTLS)."""
+    transport = getattr(xmpp, "transport", None)
+    return transport is not None and transport.get_extra_info("ssl_object") is not None
 
 
 def _watch_outcome(
