@@ -88,8 +88,8 @@ def _credentials(ctx: typer.Context, default_lab: str | None):  # type: ignore[n
                 raise ConfigError(f"{actor.where()}: lab '{name}' has no account "
                                   f"'{actor.account}'", "See 'xiot lab accounts'")
             settings = replace(rt.settings, jid=account.jid, host=lab.host,
-                               port=lab.ports["c2s"], tls="starttls", ca=lab.ca_file,
-                               insecure=False)
+                               port=lab.ports["c2s"], tls=lab.tls,
+                               ca=None if lab.open else lab.ca_file, insecure=False)
             return Account(settings, account.password)
         if actor.jid:  # a scansion character, or a JID with the profile's password source
             settings = replace(rt.settings, jid=actor.jid)

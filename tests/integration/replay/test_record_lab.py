@@ -152,3 +152,17 @@ def test_a_lost_connection_is_said_and_the_recording_kept(tmp_path, lab_env):
     assert "Traceback" not in stderr
     steps = yaml.safe_load(out.read_text())["steps"]
     assert [next(iter(step)) for step in steps] == ["connect", "send", "expect"]
+
+
+def test_lab_accounts_of_an_open_lab_record_and_replay_without_tls(tmp_path, lab_env,
+                                                                   open_lab):
+    env = dict(lab_env, XIOT_PROFILE="openlab")
+    out = tmp_path / "open.yaml"
+    done = xiot("replay", "record", "-a", "admin", "-a", "dev=account:dev0001", "--lab",
+                "openlab", "-o", str(out), "--settle", "0.2",
+                env=env, stdin="admin: raw <message to='${dev.full_jid}'><body>hi</body>"
+                               "</message>\n")
+    assert done.code == 0, done.stderr
+    assert "--tls none" in done.stderr  # the plaintext warning
+    replayed = xiot("replay", "run", str(out), "--lab", "openlab", env=env)
+    assert replayed.code == 0, replayed.stdout + replayed.stderr
