@@ -41,6 +41,17 @@ def test_open_config_has_no_tls_and_open_authentication(tmp_path):
     assert text.startswith("-- An OPEN lab")
 
 
+def test_open_config_is_what_the_suites_test_servers_run(tmp_path):
+    # a clean server on every start, offline delivery, an archive, a version answer without
+    # the OS, publishers named in pubsub items
+    lines = prosody.render_config(server_config(tmp_path, open_lab=True)).splitlines()
+    for wanted in ('storage = "memory"', "hide_os_type = true",
+                   'modules_disabled = { "s2s_bidi", "limits" }', "    expose_publisher = true"):
+        assert wanted in lines, wanted
+    modules = next(line for line in lines if line.startswith("modules_enabled"))
+    assert '"offline"' in modules and '"mam"' in modules
+
+
 def test_the_normal_config_is_unchanged(tmp_path):
     text = prosody.render_config(server_config(tmp_path, open_lab=False))
     lines = text.splitlines()

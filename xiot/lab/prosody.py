@@ -199,6 +199,12 @@ def _opened(text: str, cfg: ServerConfig) -> str:
         "c2s_require_encryption": "c2s_require_encryption = false",
         "s2s_require_encryption": "s2s_require_encryption = false",
         "allow_unencrypted_plain_auth": "allow_unencrypted_plain_auth = true",
+        # What the suites' own test servers run: offline delivery and an archive, a version
+        # answer without the OS, and nothing kept from one start to the next.
+        "modules_disabled": 'modules_disabled = { "s2s_bidi", "limits" }',
+        "storage": 'storage = "memory"\nhide_os_type = true',
+        "autocreate_on_publish": "    autocreate_on_publish = false\n"
+                                    "    expose_publisher = true",
     }
     dropped = ("ssl", "c2s_direct_tls_ssl", "certificates")
     out = ["-- An OPEN lab: no TLS, plaintext authentication, ANY password accepted for ANY "
@@ -207,7 +213,9 @@ def _opened(text: str, cfg: ServerConfig) -> str:
         key = line.strip().split(" =", 1)[0]
         if key in dropped:
             continue
-        out.append(replaced.get(key, line) if not line.startswith(" ") else line)
+        if key == "modules_enabled":
+            line = line.replace(" }", ', "offline", "mam" }')
+        out.append(replaced.get(key, line))
     return "\n".join(out) + "\n"
 
 
