@@ -190,3 +190,15 @@ def test_expected_text_must_be_safe_xml(bad):
 
     with pytest.raises(XmlError):
         expected_stanzas(bad, {})
+
+
+def test_a_diff_shows_the_strict_switches_as_they_are_written():
+    (expected,) = expected_stanzas(
+        "<iq type='result'><query xmlns='jabber:iq:version' scansion:strict='true'>"
+        "<version replay:strict='false'/></query></iq>", {})
+    received = fromstring("<iq xmlns='jabber:client' type='result'><query "
+                          "xmlns='jabber:iq:version'><version>1</version><os>x</os></query></iq>")
+    shown = diff(expected, received)
+    assert "<query xmlns='jabber:iq:version' scansion:strict='true'>" in shown
+    assert "<version replay:strict='false'/>" in shown
+    assert "{https://" not in shown and "{urn:" not in shown

@@ -252,10 +252,13 @@ def _show_tag(tag: str) -> str:
     return _local(tag) if ns in ("", STREAM_NS) else f"{_local(tag)} xmlns='{ns}'"
 
 
+_PREFIXES = {XML_NS: "xml", REPLAY_NS: "replay", SCANSION_NS: "scansion"}
+
+
 def _show_attr(name: str) -> str:
-    if name.startswith(f"{{{XML_NS}}}"):
-        return "xml:" + _local(name)
-    return name
+    """``xml:lang``, ``scansion:strict``: the prefixes scenarios are written with."""
+    prefix = _PREFIXES.get(_ns(name))
+    return f"{prefix}:{_local(name)}" if prefix else name
 
 
 def _quote(value: str) -> str:
