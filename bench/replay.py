@@ -112,12 +112,15 @@ def suite_seconds(env: dict[str, str], profile: str, jobs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
     as_installed()
     from xiot.config import GlobalOptions, resolve
 
-    with lab_with_sim("bench-replay", devices=50) as run:
+    # The default mix of kinds, as 'xiot sim run' and CI use: scenarios/ reads a thermometer
+    # (dev0001) and switches a relay (dev0003).
+    with lab_with_sim("bench-replay", devices=50,
+                      kinds="thermometer,meter,relay,dimmer,concentrator") as run:
         settings = replace(resolve(GlobalOptions(profile="bench-replay")))
         password = run.admin_password
         runner, bare = [], []
