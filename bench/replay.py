@@ -10,7 +10,7 @@ the same send and receive.
    slixmpp handler.  Only the round trips are timed (log-in excluded); medians of --runs.
 2. Suite: ``xiot replay run scenarios/ --jobs 1`` and ``--jobs 4`` as whole processes.
 
-    python bench/replay.py [--rounds 200] [--runs 5]
+    python bench/replay.py [--rounds 200] [--runs 9]
 
 A private lab (loopback only) and simulator are started and torn down.
 """
