@@ -167,12 +167,12 @@ async def _with_owner(session: Session, rows: list[RosterRow], plan: ApplyPlan
         return _dry(session.jid.bare, rows, planned, roster, extras)
     needs = [r for r in rows if {"subscribe", "approve", "awaiting approval"}
              & set(planned[r.jid])]
-    with _no_auto_answers(session):
-        await _owner_half(session, rows, roster, plan, {r.jid for r in needs})
-        for jid in extras:
-            await _set_item(session, jid, None, (), remove=True, timeout=plan.timeout)
-        helped = await _contact_half(session, needs, plan)
-        after = await fetch_roster(session, plan.timeout, use_cache=False)
+    # The Session answers no subscription request by itself: the input decides.
+    await _owner_half(session, rows, roster, plan, {r.jid for r in needs})
+    for jid in extras:
+        await _set_item(session, jid, None, (), remove=True, timeout=plan.timeout)
+    helped = await _contact_half(session, needs, plan)
+    after = await fetch_roster(session, plan.timeout, use_cache=False)
     results = [_outcome(session.jid.bare, r, roster.items.get(r.jid), after.items.get(r.jid),
                         planned[r.jid], helped.get(r.jid)) for r in rows]
     results += [RosterResult(None, session.jid.bare, jid, "removed", ("remove item",))
@@ -227,7 +227,6 @@ async def _contact_half(session: Session, rows: list[RosterRow], plan: ApplyPlan
         try:
             async with Stream(session.settings.with_jid(_as(row.jid)),
                               password=password) as side:
-                side.client.roster.auto_authorize = None
                 if row.wants_to:
                     side.client.send_presence(pto=owner, ptype="subscribed")
                 if row.wants_from:
@@ -298,20 +297,3 @@ async def _round_trip(session: Session, timeout: float) -> None:
     from xiot.xmpp.ping import ping_once
 
     await ping_once(session, session.jid.domain, 0, timeout)
-
-
-class _no_auto_answers:
-    """While provisioning, our own stream must not answer subscription requests by itself
-    (slixmpp accepts and subscribes back by default): the input decides."""
-
-    def __init__(self, session: Session) -> None:
-        self.roster = session.client.roster
-        self.saved: tuple[Any, Any] = (None, None)
-
-    def __enter__(self) -> None:
-        self.saved = (self.roster.auto_authorize, self.roster.auto_subscribe)
-        self.roster.auto_authorize = None
-        self.roster.auto_subscribe = False
-
-    def __exit__(self, *exc: object) -> None:
-        self.roster.auto_authorize, self.roster.auto_subscribe = self.saved

@@ -332,7 +332,6 @@ class _Run:
         account = self.accounts[name]
         session = Session(account.settings, password=account.password)
         await session.open()
-        _passive(session)
         session.state(Inbox)
         self.sessions[name] = session
 
@@ -387,14 +386,6 @@ class _Run:
             seen.append(stanza)
         return _outcome(index, step, "ok", _ms(started),
                         skipped=tuple(match.render(s) for s in seen))
-
-
-def _passive(session: Session) -> None:
-    """An actor says only what its scenario says: slixmpp would otherwise approve every
-    subscription request and ask for one back, stanzas no script (and no scansion suite)
-    expects.  Set before the first await after the connect, so nothing arrives in between."""
-    session.client.auto_authorize = None
-    session.client.auto_subscribe = False
 
 
 class _StepError(XiotError):

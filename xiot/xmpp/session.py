@@ -295,6 +295,11 @@ class Session:
         for plugin in self.plugins:
             xmpp.register_plugin(plugin)
         configure_transport(xmpp, endpoint)
+        # slixmpp approves every subscription request and asks for one back by default: a
+        # readout or a watch would change the account's roster for whoever asked.  Only a
+        # command that means to (provisioning, a scenario's own stanzas) answers requests.
+        xmpp.roster.auto_authorize = None
+        xmpp.roster.auto_subscribe = False
         xmpp.whitespace_keepalive = False
         outcome: asyncio.Future[XiotError | None] = asyncio.get_running_loop().create_future()
         _watch_outcome(xmpp, outcome, endpoint, self._send_presence)
