@@ -238,7 +238,7 @@ def record(
         raise UsageError(f"{output} is a directory", "Give a file name: -o DIR/NAME.yaml")
     accounts = accounts_for(specs, _credentials(ctx, lab))
     title = name or f"recorded {time.strftime('%Y-%m-%d %H:%M')}"
-    recorder = Recorder(rt, accounts, specs, output, title, lab, settle)
+    recorder = Recorder(rt, accounts, specs, output, title, settle)
 
     async def work() -> int:
         return await recorder.run(feed(rt.env.stdin, asyncio.get_running_loop()))

@@ -95,7 +95,7 @@ class Recorder:
     """One recording: the actors' Sessions and shells, the journal, the file."""
 
     def __init__(self, rt: Runtime, accounts: dict[str, Account], specs: list[ActorSpec],
-                 output: Path, name: str, lab: str | None, settle: float) -> None:
+                 output: Path, name: str, settle: float) -> None:
         from xiot.replay.record import Journal
 
         self.rt = rt
@@ -103,7 +103,6 @@ class Recorder:
         self.specs = specs
         self.output = output
         self.name = name
-        self.lab = lab
         self.settle = settle
         self.journal: Journal = Journal()
         self.shells: dict[str, Shell] = {}
