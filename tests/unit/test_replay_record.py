@@ -167,3 +167,20 @@ def test_a_commands_own_option_is_not_hoisted_to_the_root():
         "-o", "json", "readout", "d@x"]
     assert hoist_global_options(["replay", "run", "f.yaml", "-o", "json"]) == [
         "-o", "json", "replay", "run", "f.yaml"]
+
+
+def test_ids_the_server_chose_are_wildcards_whatever_they_look_like():
+    # an archive's stanza-id (letters only), nested in a message; an item id the actor chose
+    # comes back as it was sent
+    _, scenario = _scenario(
+        _entry("alice", "send", "<iq type='set' id='p1'><pubsub xmlns='http://jabber.org/"
+                                "protocol/pubsub'><publish node='n'><item id='reading-1'/>"
+                                "</publish></pubsub></iq>"),
+        _entry("bob", "recv",
+               f"<message to='{BOB}' from='pubsub.xiot.test'><event xmlns='http://jabber.org/"
+               "protocol/pubsub#event'><items node='n'><item id='reading-1'/></items></event>"
+               "<stanza-id xmlns='urn:xmpp:sid:0' by='bob@xiot.test' "
+               "id='MvbFsfoDXwqojCnFiBd-jsOH'/></message>"))
+    xml = _xml(scenario, 3)
+    assert "<item id='reading-1'/>" in xml
+    assert "<stanza-id xmlns='urn:xmpp:sid:0' by='${bob.jid}' id='{any}'/>" in xml

@@ -50,6 +50,7 @@ _SECRET_FIELD = re.compile(r"pass|secret|token", re.I)
 _VOLATILE_ATTRS = ("stamp", "ver")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _RANDOM = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_+/=-]{12,}$"
+                     r"|^(?=.*[a-z])(?=.*[A-Z])[A-Za-z0-9_-]{20,}$"
                      r"|^[0-9a-f]{10,}$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-")
 
 
@@ -96,13 +97,13 @@ class _Generaliser:
     ids: dict[str, str] = field(default_factory=dict)
     captured: dict[str, str] = field(default_factory=dict)
     _counts: dict[str, int] = field(default_factory=dict)
-    #: value -> the index of the last entry that sends it (a received value sent back
-    #: later is captured rather than ignored).
-    _last_sent: dict[str, int] = field(default_factory=dict)
+    #: value -> the indexes of the first and the last entry that send it: a received id
+    #: the actors had sent is theirs, and a received value sent back later is captured.
+    _sent: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def steps(self, entries: list[Entry]) -> list[str]:
         entries = _without_auto_answers(entries)
-        self._last_sent = _last_sent(entries)
+        self._sent = _sent_span(entries)
         out: list[str] = []
         group: list[tuple[int, Entry]] = []
         for index, entry in enumerate(entries):
@@ -160,16 +161,18 @@ class _Generaliser:
         """Variables, wildcards, captures and redactions, in place, the whole tree."""
         for node, parent in _walk(element):
             for attr, value in list(node.attrib.items()):
-                node.set(attr, self._value(node, attr, value, received, position,
-                                           top=node is element))
+                node.set(attr, self._value(node, attr, value, received, position))
             if node.text and node.text.strip():
                 node.text = self._text(node, parent, node.text.strip(), received, position)
 
     def _sent_after(self, value: str, position: int) -> bool:
-        return self._last_sent.get(value, -1) > position
+        return self._sent.get(value, (-1, -1))[1] > position
+
+    def _sent_before(self, value: str, position: int) -> bool:
+        return -1 < self._sent.get(value, (-1, -1))[0] < position
 
     def _value(self, node: ET.Element, attr: str, value: str, received: bool,
-               position: int, top: bool) -> str:
+               position: int) -> str:
         if value in self.captured:
             return "${" + self.captured[value] + "}"
         if value in self.ids.values() or value.startswith("${"):
@@ -179,8 +182,11 @@ class _Generaliser:
             return jid
         if not received:
             return value
+        # An id the actors did not send first is the server's (a stanza id, an archive's
+        # stanza-id, an item id it made up), whatever it looks like.
         volatile = (attr in _VOLATILE_ATTRS or _DATETIME.match(value) is not None
-                    or (top and attr == "id") or _RANDOM.match(value) is not None
+                    or (attr == "id" and not self._sent_before(value, position))
+                    or _RANDOM.match(value) is not None
                     or (attr == "value" and _is_sensor_field(node)))
         if not volatile:
             return value
@@ -242,17 +248,18 @@ def _without_auto_answers(entries: list[Entry]) -> list[Entry]:
     return kept
 
 
-def _last_sent(entries: list[Entry]) -> dict[str, int]:
-    """Every attribute value and text the actors send -> the index of its last send."""
-    found: dict[str, int] = {}
+def _sent_span(entries: list[Entry]) -> dict[str, tuple[int, int]]:
+    """Every attribute value and text the actors send -> its first and last send."""
+    found: dict[str, tuple[int, int]] = {}
     for index, entry in enumerate(entries):
         if entry.direction != "send" or entry.element is None:
             continue
         for node in entry.element.iter():
-            for value in node.attrib.values():
-                found[value] = index
+            values = [*node.attrib.values()]
             if node.text and node.text.strip():
-                found[node.text.strip()] = index
+                values.append(node.text.strip())
+            for value in values:
+                found[value] = (found.get(value, (index, index))[0], index)
     return found
 
 
