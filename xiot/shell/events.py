@@ -3,7 +3,8 @@ each, printed above the prompt (presence changes are printed by ``repl``).
 
 Text from the network goes through ``output.terminal_safe`` (no control characters reach
 the terminal).  While a command runs, messages are left to it: a ``pubsub`` watch prints its
-own events, and printing them twice would only confuse.
+own events, and printing them twice would only confuse; so does a ``pubsub watch`` running
+as a background job, for notifications.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def print_messages(session: Session, shell: Shell, env: Environment) -> None:
     def on_message(message: Any) -> None:
         if shell.running.futures:
             return
+        if message.xml.find(_EVENT) is not None and shell.jobs.watching_pubsub():
+            return  # a background 'pubsub watch' prints them, as [N] lines
         for line in event_lines(message.xml):
             env.stdout.write(line + "\n")
         env.stdout.flush()

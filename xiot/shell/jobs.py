@@ -88,6 +88,11 @@ class Jobs:
         self._printer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def watching_pubsub(self) -> bool:
+        """Whether a running job is a ``pubsub watch``, which prints the notifications."""
+        return any(job.state == "running" and job.command.split()[:2] == ["pubsub", "watch"]
+                   for job in self.table.values())
+
     # ------------------------------------------------------------------ starting
 
     def start(self, words: Sequence[str], argv: list[str],
