@@ -14,8 +14,11 @@ waits; the prompt stays where it is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from xiot.runtime import Environment
@@ -41,6 +44,24 @@ def history_path() -> Any:
     return path
 
 
+@contextlib.contextmanager
+def _logging_above_prompt() -> Iterator[None]:
+    """Point the log handlers made at start-up (the Session's own warnings, such as a lost
+    connection) at the stderr ``patch_stdout`` installed, so that they too are printed above
+    the prompt instead of onto the line being typed; put them back afterwards."""
+    moved: list[tuple[logging.StreamHandler[Any], Any]] = []
+    for name in ("xiot", ""):
+        for handler in logging.getLogger(name).handlers:
+            if type(handler) is logging.StreamHandler:
+                moved.append((handler, handler.stream))
+                handler.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        for handler, stream in moved:
+            handler.setStream(stream)
+
+
 async def _main(settings: Settings, rt: Runtime) -> int:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
@@ -50,7 +71,7 @@ async def _main(settings: Settings, rt: Runtime) -> int:
     from xiot.shell.events import print_messages
     from xiot.shell.learned import Learned
 
-    with patch_stdout(raw=True):
+    with patch_stdout(raw=True), _logging_above_prompt():
         env = Environment(stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr,
                           stdout_isatty=rt.env.stdout_isatty,
                           stderr_isatty=rt.env.stderr_isatty, stdin_isatty=True,
