@@ -11,7 +11,6 @@ admin commands (XEP-0133) are the bulk path.
 from __future__ import annotations
 
 import asyncio
-import ssl
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
@@ -26,26 +25,13 @@ NS = "jabber:iq:register"
 
 async def register(settings: Settings, jid: str, password: str, timeout: float) -> str:
     """Create ``jid``: ``created``, or ``exists`` if the server says the name is taken."""
-    import slixmpp
     from slixmpp.exceptions import IqError, IqTimeout
 
-    from xiot.xmpp.endpoints import warn_unencrypted
-    from xiot.xmpp.session import (
-        build_ssl_context,
-        configure_transport,
-        plan_endpoints,
-        stream_encrypted,
-    )
+    from xiot.xmpp.session import new_client, plan_endpoints, stream_encrypted
 
     endpoint = (await plan_endpoints(settings, jid.split("@", 1)[1]))[0]
-    if endpoint.plain:
-        warn_unencrypted(endpoint)
-    # No TLS is started on a --tls none stream; a context that trusts nothing, should it be.
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if endpoint.plain else \
-        build_ssl_context(settings)
-    xmpp = slixmpp.ClientXMPP(jid, password, ssl_context=context)
+    xmpp = new_client(settings, endpoint, jid, password)
     xmpp.register_plugin("xep_0077")
-    configure_transport(xmpp, endpoint)
     outcome: asyncio.Future[str | XiotError] = asyncio.get_running_loop().create_future()
 
     def settle(value: str | XiotError) -> None:

@@ -77,10 +77,15 @@ class Endpoint:
             return "domain fallback"
         return f"SRV _{self.service}._tcp {self.host}"
 
+    @property
+    def where(self) -> str:
+        """``address:port``, an IPv6 address in brackets."""
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{address}:{self.port}"
+
     def __str__(self) -> str:
         kind = "no TLS" if self.plain else "direct TLS" if self.direct_tls else "STARTTLS"
-        address = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{address}:{self.port} ({kind})"
+        return f"{self.where} ({kind})"
 
     @property
     def kind(self) -> Kind:
@@ -142,7 +147,6 @@ def warn_unencrypted(endpoint: Endpoint) -> None:
     if key in _WARNED_UNENCRYPTED:
         return
     _WARNED_UNENCRYPTED.add(key)
-    address = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address
-    log.warning("WARNING: --tls none: the stream to %s:%d is NOT encrypted and the password "
+    log.warning("WARNING: --tls none: the stream to %s is NOT encrypted and the password "
                 "crosses it in plaintext; allowed for loopback test servers only",
-                address, endpoint.port)
+                endpoint.where)

@@ -277,29 +277,12 @@ class Session:
     async def _attempt(
         self, endpoint: Endpoint, password: str, timeout: float
     ) -> slixmpp.ClientXMPP:
-        import slixmpp
-
         _patch_scram()
-        if endpoint.plain:
-            refuse_unless_loopback(endpoint)
-            warn_unencrypted(endpoint)
-            # Never used (no TLS is started), and verifying with no CA should it ever be.
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        else:
-            if self._ssl_context is None:
-                self._ssl_context = build_ssl_context(self.settings)
-            context = self._ssl_context
-        # Passing the context in spares slixmpp from building its own, which loads the system
-        # trust store twice (~40 ms per client: a second per 25 simulated devices).
-        xmpp = slixmpp.ClientXMPP(str(self.jid), password, ssl_context=context)
+        if not endpoint.plain and self._ssl_context is None:
+            self._ssl_context = build_ssl_context(self.settings)
+        xmpp = new_client(self.settings, endpoint, str(self.jid), password, self._ssl_context)
         for plugin in self.plugins:
             xmpp.register_plugin(plugin)
-        configure_transport(xmpp, endpoint)
-        # slixmpp approves every subscription request and asks for one back by default: a
-        # readout or a watch would change the account's roster for whoever asked.  Only a
-        # command that means to (provisioning, a scenario's own stanzas) answers requests.
-        xmpp.roster.auto_authorize = None
-        xmpp.roster.auto_subscribe = False
         xmpp.whitespace_keepalive = False
         outcome: asyncio.Future[XiotError | None] = asyncio.get_running_loop().create_future()
         _watch_outcome(xmpp, outcome, endpoint, self._send_presence)
@@ -334,15 +317,39 @@ class Session:
         _stop_filters(xmpp)
 
 
-def configure_transport(xmpp: slixmpp.ClientXMPP, endpoint: Endpoint) -> None:
-    """STARTTLS, direct TLS or (``--tls none``, loopback only) none, on a client not yet
-    connected; every stream xiot opens is set up here, so none of them differs."""
+def new_client(settings: Settings, endpoint: Endpoint, jid: str, password: str,
+               context: ssl.SSLContext | None = None) -> slixmpp.ClientXMPP:
+    """A slixmpp client for one attempt at ``endpoint``, not yet connected.
+
+    Every stream xiot opens as a client (a Session, an in-band registration) is made here,
+    so none of them differs: STARTTLS, direct TLS or (``--tls none``) none, the last only to
+    a loopback address and said loudly; and no subscription request answered by itself.
+    ``context`` is the caller's verifying context, if it keeps one.
+    """
+    import slixmpp
+
+    if endpoint.plain:
+        refuse_unless_loopback(endpoint)
+        warn_unencrypted(endpoint)
+        # Never used (no TLS is started), and verifying with no CA should it ever be.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    elif context is None:
+        context = build_ssl_context(settings)
+    # Passing the context in spares slixmpp from building its own, which loads the system
+    # trust store twice (~40 ms per client: a second per 25 simulated devices).
+    xmpp = slixmpp.ClientXMPP(jid, password, ssl_context=context)
     xmpp.enable_direct_tls = endpoint.direct_tls
     xmpp.enable_starttls = not endpoint.direct_tls and not endpoint.plain
     xmpp.enable_plaintext = endpoint.plain
     # SASL PLAIN on an unencrypted stream: slixmpp refuses it unless told, and xiot tells it
     # so only for a --tls none endpoint (loopback, checked when it was planned).
     xmpp.plugin["feature_mechanisms"].unencrypted_plain = endpoint.plain
+    # slixmpp approves every subscription request and asks for one back by default: a
+    # readout or a watch would change the account's roster for whoever asked.  Only a
+    # command that means to (provisioning, a scenario's own stanzas) answers requests.
+    xmpp.roster.auto_authorize = None
+    xmpp.roster.auto_subscribe = False
+    return xmpp
 
 
 def stream_encrypted(xmpp: slixmpp.ClientXMPP) -> bool:
@@ -442,11 +449,8 @@ def _no_mechanism(xmpp: slixmpp.ClientXMPP, endpoint: Endpoint) -> XiotError:
         return AuthError(f"{endpoint} offers no SASL PLAIN on its unencrypted stream",
                          "A test server for --tls none must allow plaintext authentication "
                          "(Prosody: allow_unencrypted_plain_auth; or 'xiot lab up --open')")
-    encrypted = "starttls" in xmpp.features or isinstance(
-        getattr(xmpp, "socket", None), ssl.SSLSocket | ssl.SSLObject)
-    if not encrypted:
-        address = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address
-        return TLSError(f"the server at {address}:{endpoint.port} offers no STARTTLS, and "
+    if not stream_encrypted(xmpp):
+        return TLSError(f"the server at {endpoint.where} offers no STARTTLS, and "
                         "xiot never authenticates in plaintext",
                         "Use the server's TLS port or mode (--tls direct); for a loopback test "
                         "server only, --tls none --server 127.0.0.1:PORT")
