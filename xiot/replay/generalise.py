@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ _SENSORDATA = "urn:xmpp:iot:sensordata"
 _FIELD_KINDS = ("numeric", "boolean", "string", "date", "dateTime", "duration", "enum", "int",
                 "long", "time")
 _DATA_FORMS = "jabber:x:data"
+_XML = "{http://www.w3.org/XML/1998/namespace}"
 _SECRET_ELEMENTS = ("password", "token")
 _SECRET_FIELD = re.compile(r"pass|secret|token", re.I)
 _VOLATILE_ATTRS = ("stamp", "ver")
@@ -95,6 +97,8 @@ class _Generaliser:
     actors: list[ActorIdentity]
     #: literal value -> its replacement (JIDs, renamed ids, captured values), longest first.
     ids: dict[str, str] = field(default_factory=dict)
+    #: the names ``ids`` gave (``ping-1``), looked up for every attribute value.
+    _names: set[str] = field(default_factory=set)
     captured: dict[str, str] = field(default_factory=dict)
     _counts: dict[str, int] = field(default_factory=dict)
     #: value -> the indexes of the first and the last entry that send it: a received id
@@ -156,6 +160,7 @@ class _Generaliser:
         kind = _kind(element)
         self._counts[kind] = self._counts.get(kind, 0) + 1
         self.ids[literal] = f"{kind}-{self._counts[kind]}"
+        self._names.add(self.ids[literal])
 
     def _apply(self, element: ET.Element, received: bool, position: int = -1) -> None:
         """Variables, wildcards, captures and redactions, in place, the whole tree."""
@@ -175,7 +180,7 @@ class _Generaliser:
                position: int) -> str:
         if value in self.captured:
             return "${" + self.captured[value] + "}"
-        if value in self.ids.values() or value.startswith("${"):
+        if value in self._names or value.startswith("${"):
             return value
         jid = self._jid(value)
         if jid != value:
@@ -299,11 +304,12 @@ def _walk(element: ET.Element, parent: ET.Element | None = None
 
 
 def _copy(element: ET.Element) -> ET.Element:
-    copy = ET.Element(element.tag, {k: v for k, v in element.attrib.items()
-                                     if not k.startswith("{") or k.startswith(
-                                         "{http://www.w3.org/XML/1998/namespace}")})
-    copy.text = element.text
-    copy.extend(_copy(child) for child in element)
+    """A copy to rewrite, without attributes in namespaces other than ``xml:`` (a scenario
+    declares no prefix for them)."""
+    copy = deepcopy(element)
+    for node in copy.iter():
+        for name in [n for n in node.attrib if n.startswith("{") and not n.startswith(_XML)]:
+            del node.attrib[name]
     return copy
 
 

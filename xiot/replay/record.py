@@ -13,6 +13,7 @@ negotiation and SASL never are, so no credential of the login reaches a recordin
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from xiot.replay.model import parse_stanzas
+from xiot.replay.runner import STANZA_TAGS, on_stanzas
 from xiot.xmlsafe import XmlError
 
 if TYPE_CHECKING:
@@ -27,9 +29,8 @@ if TYPE_CHECKING:
 
     from xiot.xmpp.session import Session
 
-__all__ = ["STANZA_TAGS", "Entry", "Journal"]
+__all__ = ["Entry", "Journal"]
 
-STANZA_TAGS = ("{jabber:client}message", "{jabber:client}presence", "{jabber:client}iq")
 Direction = Literal["connect", "send", "recv", "disconnect"]
 
 
@@ -80,20 +81,14 @@ class Journal:
 
     def attach(self, session: Session, actor: str) -> None:
         """Log ``session``'s stanzas as ``actor``'s, from now on (call after it opened)."""
-        from slixmpp.xmlstream.handler import Callback
-        from slixmpp.xmlstream.matcher.base import MatcherBase
-
         client = session.client
         journal = self
 
-        class _Stanzas(MatcherBase):  # type: ignore[misc]
-            def match(self, xml: Any) -> bool:
-                return xml.tag in STANZA_TAGS
-
         def received(stanza: Any) -> None:
-            journal.add(actor, "recv", _copy(stanza.xml))
+            # a detached copy: slixmpp may reuse or change the tree after its handlers ran
+            journal.add(actor, "recv", copy.deepcopy(stanza.xml))
 
-        client.register_handler(Callback(f"xiot-record-{actor}", _Stanzas(None), received))
+        on_stanzas(session, f"xiot-record-{actor}", received)
         send_raw = client.send_raw
 
         def sending(data: str | bytes) -> None:
@@ -117,10 +112,3 @@ def _stanzas_in(data: str | bytes) -> list[ET.Element]:
         return []
     return [element for element in found if element.tag in STANZA_TAGS]
 
-
-def _copy(element: ET.Element) -> ET.Element:
-    """A detached copy: slixmpp may reuse or change the tree after its handlers ran."""
-    copy = ET.Element(element.tag, dict(element.attrib))
-    copy.text, copy.tail = element.text, None
-    copy.extend(_copy(child) for child in element)
-    return copy

@@ -35,10 +35,23 @@ if TYPE_CHECKING:
     from xiot.config import Settings
     from xiot.xmpp.session import Session
 
-__all__ = ["Account", "Inbox", "RunOptions", "ScenarioResult", "StepOutcome", "run_all",
-           "run_scenario"]
+__all__ = ["STANZA_TAGS", "Account", "Inbox", "RunOptions", "ScenarioResult", "StepOutcome",
+           "on_stanzas", "run_all", "run_scenario"]
 
-_STANZAS = ("{jabber:client}message", "{jabber:client}presence", "{jabber:client}iq")
+#: What an actor's inbox (and a recording) keeps: the stanzas, not stream negotiation.
+STANZA_TAGS = ("{jabber:client}message", "{jabber:client}presence", "{jabber:client}iq")
+
+
+def on_stanzas(session: Session, name: str, callback: Callable[[Any], None]) -> None:
+    """Call ``callback`` with every stanza ``session`` receives (iq results included)."""
+    from slixmpp.xmlstream.handler import Callback
+    from slixmpp.xmlstream.matcher.base import MatcherBase
+
+    class _Stanzas(MatcherBase):  # type: ignore[misc]
+        def match(self, xml: Any) -> bool:
+            return xml.tag in STANZA_TAGS
+
+    session.client.register_handler(Callback(name, _Stanzas(None), callback))
 
 
 @dataclass(frozen=True)
@@ -105,25 +118,17 @@ class Inbox:
     """Per-connection state: every stanza the actor receives, oldest first."""
 
     def __init__(self, session: Session) -> None:
-        from slixmpp.xmlstream.handler import Callback
-        from slixmpp.xmlstream.matcher.base import MatcherBase
-
-        class _Stanzas(MatcherBase):  # type: ignore[misc]
-            def match(self, xml: Any) -> bool:
-                return xml.tag in _STANZAS
-
         self.session = session
         self.items: deque[ET.Element] = deque()
         #: Resolved by the next stanza (or the end of the stream) while a step waits.
         self._waiter: asyncio.Future[None] | None = None
         #: While set, iq results and errors are dropped (the runner's own disco queries).
         self.muted = False
-        session.client.register_handler(Callback("xiot-replay-inbox", _Stanzas(None),
-                                                 self._on_stanza))
+        on_stanzas(session, "xiot-replay-inbox", self._on_stanza)
 
     def _on_stanza(self, stanza: Any) -> None:
         xml = stanza.xml
-        if self.muted and xml.tag == _STANZAS[2] and xml.get("type") in ("result", "error"):
+        if self.muted and xml.tag == STANZA_TAGS[2] and xml.get("type") in ("result", "error"):
             return
         self.items.append(xml)
         self._wake()
