@@ -294,6 +294,17 @@ def hoist_global_options(args: list[str], command: click.Command | None = None) 
     """
     root = command or typer.main.get_command(app)
     values, flags = root_option_names(root)
+    head: list[str] = []
+    i = 0
+    while i < len(args) and args[i] not in COMMANDS:
+        takes_value = args[i].split("=", 1)[0] in values and "=" not in args[i]
+        head += args[i:i + 1 + takes_value]
+        i += 1 + takes_value
+    if i >= len(args):
+        return list(args)
+    # An option the invoked command defines itself (replay record's -o FILE) stays with it.
+    own = own_option_names(root, args[i:])
+    values, flags = values - own, flags - own
     short_values = {name for name in values if len(name) == 2}
     short_flags = {name for name in flags if len(name) == 2}
 
@@ -305,19 +316,6 @@ def hoist_global_options(args: list[str], command: click.Command | None = None) 
             return False
         return token[:2] in short_values or all(f"-{c}" in short_flags for c in token[1:])
 
-    head: list[str] = []
-    i = 0
-    while i < len(args) and args[i] not in COMMANDS:
-        takes_value = is_value_option(args[i]) and "=" not in args[i]
-        head += args[i:i + 1 + takes_value]
-        i += 1 + takes_value
-    if i >= len(args):
-        return list(args)
-    # An option the invoked command defines itself (replay record's -o FILE) stays with it.
-    own = own_option_names(root, args[i:])
-    values, flags = values - own, flags - own
-    short_values = {name for name in values if len(name) == 2}
-    short_flags = {name for name in flags if len(name) == 2}
     moved: list[str] = []
     rest: list[str] = [args[i]]
     i += 1
