@@ -86,17 +86,11 @@ def subscriptions(
 ) -> None:
     """List subscriptions: yours, or (--owner) a node's; --set changes them as owner."""
     from xiot.pubsub import subscriptions as subs
-    from xiot.pubsub.model import OUTCOME_COLUMNS, SUBSCRIPTION_COLUMNS
+    from xiot.pubsub.model import SUBSCRIPTION_COLUMNS
 
     _where(ctx, service, pep)
-    if sets:
-        wanted = subs.parse_pairs(sets, subs.STATES, "--set")
-        done = _run(ctx, lambda s, w: subs.set_subscriptions(s, w, _need(node), wanted))
-        common.emit_all(ctx, [o.to_record() for o in done], columns=OUTCOME_COLUMNS)
-        _exit_for(done)
-        return
-    found = _run(ctx, lambda s, w: subs.subscriptions(s, w, node, owner))
-    common.emit_all(ctx, [x.to_record() for x in found], columns=SUBSCRIPTION_COLUMNS)
+    _list_or_set(ctx, node, sets, subs.STATES, subs.set_subscriptions,
+                 lambda s, w: subs.subscriptions(s, w, node, owner), SUBSCRIPTION_COLUMNS)
 
 
 @app.command("affiliations", epilog="""\b
@@ -121,17 +115,28 @@ def affiliations(
 ) -> None:
     """List affiliations: yours, or (--owner) a node's; --set changes them as owner."""
     from xiot.pubsub import subscriptions as subs
-    from xiot.pubsub.model import AFFILIATION_COLUMNS, OUTCOME_COLUMNS
+    from xiot.pubsub.model import AFFILIATION_COLUMNS
 
     _where(ctx, service, pep)
-    if sets:
-        wanted = subs.parse_pairs(sets, subs.AFFILIATIONS, "--set")
-        done = _run(ctx, lambda s, w: subs.set_affiliations(s, w, _need(node), wanted))
-        common.emit_all(ctx, [o.to_record() for o in done], columns=OUTCOME_COLUMNS)
-        _exit_for(done)
+    _list_or_set(ctx, node, sets, subs.AFFILIATIONS, subs.set_affiliations,
+                 lambda s, w: subs.affiliations(s, w, node, owner), AFFILIATION_COLUMNS)
+
+
+def _list_or_set(ctx: typer.Context, node: str | None, sets: list[str] | None,
+                 choices: Any, setter: Any, lister: Any, columns: Any) -> None:
+    """``--set JID=VALUE...`` as the node's owner (exit 1 if some were not set), or the
+    list; subscriptions and affiliations are read and changed the same way."""
+    from xiot.pubsub import subscriptions as subs
+    from xiot.pubsub.model import OUTCOME_COLUMNS
+
+    if not sets:
+        found = _run(ctx, lister)
+        common.emit_all(ctx, [x.to_record() for x in found], columns=columns)
         return
-    found = _run(ctx, lambda s, w: subs.affiliations(s, w, node, owner))
-    common.emit_all(ctx, [x.to_record() for x in found], columns=AFFILIATION_COLUMNS)
+    wanted = subs.parse_pairs(sets, choices, "--set")
+    done = _run(ctx, lambda s, w: setter(s, w, _need(node), wanted))
+    common.emit_all(ctx, [o.to_record() for o in done], columns=OUTCOME_COLUMNS)
+    _exit_for(done)
 
 
 def _need(node: str | None) -> str:
